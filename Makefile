@@ -26,7 +26,7 @@ run: install
 	$(PY) app.py
 
 test: install
-	MOE_APP_DATA_DIR=$${MOE_APP_DATA_DIR:-$$(mktemp -d)} $(PY) -m pytest -q
+	$(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check .
