@@ -20,6 +20,10 @@ app = typer.Typer(
 # Modules that define `register(app: typer.Typer) -> None`.
 _COMMAND_MODULES: tuple[str, ...] = (
     "moe_app.intake.commands",
+    "moe_app.ui.commands",
+    "moe_app.audit.commands",
+    "moe_app.model.commands",
+    "moe_app.runtime.commands",
 )
 
 

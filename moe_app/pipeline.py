@@ -8,6 +8,7 @@ lives here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ from moe_app.prediction import Prediction
 
 if TYPE_CHECKING:
     from moe_app.audit import AuditStore
+    from moe_app.model import LoadedModel
     from moe_app.runtime import Predictor
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,19 @@ class Pipeline:
 
             audit = AuditStore.open(config.database_url)
         return cls(config, predictor, audit, key)
+
+    @functools.cached_property
+    def torch_model(self) -> LoadedModel:
+        """The PyTorch model, for explanations (gradients); loaded on first use, then shared."""
+        from moe_app.model import load_model
+
+        return load_model(self.config.paths.model_dir)
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Expert name -> parameter count (trainable and frozen)."""
+        from moe_app.model import count_parameters
+
+        return dict(count_parameters(self.torch_model.model)["experts"])  # type: ignore[arg-type]
 
     # -- intake ---------------------------------------------------------------------------
     def load_folder(self, path: Path) -> Case:

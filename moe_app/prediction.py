@@ -37,6 +37,29 @@ class Prediction:
     gate_probabilities: dict[str, float] = field(default_factory=dict)  # full softmax, before top-k
     uncertainty_reason: str = ""  # plain words when uncertain
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Prediction:
+        """Rebuild a prediction from its JSON form (e.g. as stored in the audit payload)."""
+        return cls(
+            case=str(data.get("case", "")),
+            diagnosis=data["diagnosis"],
+            probabilities=dict(data["probabilities"]),
+            gating=dict(data["gating"]),
+            selected_experts=list(data["selected_experts"]),
+            experts={
+                name: ExpertOpinion(modality=op["modality"], probabilities=dict(op["probabilities"]))
+                for name, op in data.get("experts", {}).items()
+            },
+            contributions={k: dict(v) for k, v in data.get("contributions", {}).items()},
+            modalities=dict(data.get("modalities", {})),
+            uncertain=bool(data.get("uncertain", False)),
+            model_version=str(data.get("model_version", "")),
+            runtime=str(data.get("runtime", "")),
+            latency_ms=float(data.get("latency_ms", 0.0)),
+            gate_probabilities=dict(data.get("gate_probabilities", {})),
+            uncertainty_reason=str(data.get("uncertainty_reason", "")),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The documented JSON object (extra fields are appended after the contract's)."""
         return {

@@ -13,6 +13,7 @@ class WindowPreset:
     name: str  # "default", "lung", "mediastinum", "bone"
     center: float  # in modality (rescaled) units
     width: float
+    function: str = "LINEAR"  # DICOM VOI LUT Function: "LINEAR", "LINEAR_EXACT" or "SIGMOID"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,15 @@ class ImageStudy:
     header: dict[str, str]  # de-identified header, keyword -> printable value
     transfer_syntax: str  # name, e.g. "JPEG 2000 Image Compression (Lossless Only)"
     n_series: int  # how many series the upload held
+    picked_index: int = 0  # index into `frames` of the frame behind `model_input`
+
+    def display(self, preset: WindowPreset | None = None, index: int | None = None) -> np.ndarray:
+        """One frame as a uint8 display image (default: picked frame, default window)."""
+        from moe_app.intake.imaging import to_display
+
+        frame = self.frames[self.picked_index if index is None else index]
+        window = self.windows[0] if preset is None else preset
+        return to_display(frame, window, invert=self.photometric == "MONOCHROME1")
 
 
 @dataclass(frozen=True)

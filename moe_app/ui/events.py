@@ -20,6 +20,7 @@ import numpy as np
 from moe_app.errors import CaseError, MoeAppError
 from moe_app.labels import LABELS, VITALS
 from moe_app.pipeline import Pipeline
+from moe_app.prediction import Prediction
 from moe_app.ui import views
 from moe_app.ui.handlers import (
     UNKNOWN_SEX,
@@ -75,7 +76,7 @@ class Events:
     def expert_rows(self) -> list[list[Any]]:
         from moe_app.model import EXPERTS
 
-        counts = self.p.predictor.parameter_counts()
+        counts = self.p.parameter_counts()
         return [
             [EXPERTS[n].title, EXPERTS[n].modality, counts.get(n, 0), EXPERTS[n].description]
             for n in self.expert_names()
@@ -144,7 +145,7 @@ class Events:
             explain.summary(pred),
             warn,
             self._image(s, "default", None, "none", 0.0),
-            gr.update(maximum=max(0, n_frames - 1), value=(n_frames - 1) // 2 if n_frames > 1 else 0, interactive=n_frames > 1),
+            gr.update(maximum=max(0, n_frames - 1), value=case.image.picked_index if case.image else 0, interactive=n_frames > 1),
             gr.update(choices=["none", *image_experts], value="none"),
             views.header_rows(case.image.header) if case.image else [],
             pred.diagnosis,
@@ -157,7 +158,7 @@ class Events:
         if session is None or session.diagnosis is None:
             return [session, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()]
         d = session.diagnosis
-        ex = explain.explain_case(self.p.predictor.torch_model(), d.case, d.prediction)
+        ex = explain.explain_case(self.p.torch_model, d.case, d.prediction)
         session.heatmaps = dict(ex.heatmaps)
         session.explained = True
         rows = [[r.title, "not measured" if r.missing else f"{r.value:g} {r.unit}", f"{r.ref_low:g}–{r.ref_high:g}", round(r.attribution, 3)] for r in ex.vitals]
@@ -178,7 +179,7 @@ class Events:
         if s.diagnosis is None or s.diagnosis.case.image is None:
             return None
         img = s.diagnosis.case.image
-        idx = int(frame) if frame is not None else (len(img.frames) - 1) // 2
+        idx = int(frame) if frame is not None else img.picked_index
         idx = min(max(idx, 0), len(img.frames) - 1)
         presets = {p.name.split(" ")[0]: p for p in img.windows}
         preset = presets.get(window, img.windows[0])
@@ -278,10 +279,11 @@ class Events:
             raise CaseError("Enter an event id from the table.")
         ev = self._audit().get_event(int(event_id), viewer=pipeline_actor(self.p, request).name)
         data = ev.to_dict() if hasattr(ev, "to_dict") else dict(ev.__dict__)
-        pred = (ev.payload or {}).get("prediction")
-        if not pred:
+        stored = (ev.payload or {}).get("prediction")
+        if not stored:
             return [data, None, None]
-        return [data, explain.gate_figure_from_json(pred), explain.contributions_figure_from_json(pred)]
+        pred = Prediction.from_json(stored)
+        return [data, explain.gate_figure(pred), explain.contributions_figure(pred)]
 
     @user_errors
     def verify_chain(self, request: gr.Request) -> str:
