@@ -9,6 +9,7 @@ Environment variables (all optional):
 | `MOE_APP_PSEUDONYM_KEY_FILE` | secret key for case pseudonyms (HMAC) | `pseudonym.key` in the data dir, created 0600 |
 | `MOE_APP_MODEL_DIR` | trained model folder | `assets/model` in the repository |
 | `MOE_APP_USERS_FILE` | users and password hashes | `users.json` in the data dir |
+| `MOE_APP_SAMPLE_CASES_DIR` | case folders offered in the "Sample case" picker | `sample_cases` in the repository |
 | `MOE_APP_HOST` / `MOE_APP_PORT` | where the web app listens | `127.0.0.1` / `7860` |
 """
 
@@ -84,6 +85,7 @@ def load_config(env: Mapping[str, str] | None = None) -> AppConfig:
             env.get("MOE_APP_PSEUDONYM_KEY_FILE") or data_dir / "pseudonym.key"
         ).expanduser(),
         users_file=Path(env.get("MOE_APP_USERS_FILE") or data_dir / "users.json").expanduser(),
+        sample_cases_dir=Path(env.get("MOE_APP_SAMPLE_CASES_DIR") or SAMPLE_CASES_DIR).expanduser(),
     )
     database_url = env.get("MOE_APP_DATABASE_URL") or f"sqlite:///{data_dir / 'audit.db'}"
     server = ServerConfig(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from moe_app.audit.events import Actor  # who is asking: recorded on every audit event
 from moe_app.config import AppConfig
 from moe_app.errors import CaseError, MoeAppError
 from moe_app.intake.case import Case
@@ -27,15 +28,6 @@ if TYPE_CHECKING:
     from moe_app.runtime import Predictor
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is asking: recorded on every audit event."""
-
-    name: str
-    role: str = "clinician"
-    client_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,14 +152,17 @@ class Pipeline:
     # -- audit ----------------------------------------------------------------------------
     def record_failure(self, actor: Actor, exc: BaseException, *, case: Case | None = None) -> None:
         """Audit a failed case. The message is PHI-free by contract of CaseError/ModelError."""
-        kind = "case.rejected" if isinstance(exc, CaseError) else "prediction.failed"
         self._record(
-            kind,
+            "prediction.failed",
             actor,
             case=case,
             outcome=4 if isinstance(exc, CaseError) else 8,
             description=str(exc)[:500],
-            payload={"error_type": type(exc).__name__, "error_id": _error_fingerprint(exc)},
+            payload={
+                "stage": "intake" if isinstance(exc, CaseError) else "model",
+                "error_type": type(exc).__name__,
+                "error_id": _error_fingerprint(exc),
+            },
         )
 
     def record_login(self, actor: Actor, *, ok: bool) -> None:
@@ -188,7 +183,7 @@ class Pipeline:
 
         self.audit.record_feedback(
             diagnosis.event_id,
-            actor=actor.name,
+            actor,
             agree=agree,
             corrected_label=corrected_label,
             comment=scrub_report(comment or ""),

@@ -63,7 +63,7 @@ def build_app(pipeline: Pipeline, *, demo_mode: bool) -> gr.Blocks:
                     image = gr.Image(label="Image (de-identified)", type="numpy", interactive=False, format="png", elem_id="viewer")
                     with gr.Row():
                         window = gr.Radio(["default", "lung", "mediastinum", "bone"], value="default", label="Window")
-                        frame = gr.Slider(0, 0, value=0, step=1, label="Frame / slice")
+                        frame = gr.Slider(0, 1, value=0, step=1, label="Frame / slice", interactive=False)
                     with gr.Row():
                         overlay = gr.Dropdown(["none"], value="none", label="Heatmap of image expert")
                         opacity = gr.Slider(0.0, 1.0, value=0.45, step=0.05, label="Heatmap opacity")

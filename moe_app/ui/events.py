@@ -52,6 +52,18 @@ def _private_file(suffix: str, data: bytes | str) -> str:
         return fh.name
 
 
+def _vital_row(r: Any) -> list[Any]:
+    """One vitals table row: field, value with unit, reference range, attribution."""
+    if r.missing:
+        value = "not measured"
+    elif isinstance(r.value, float | int):
+        value = f"{r.value:g} {r.unit}".strip()
+    else:
+        value = str(r.value)
+    ref = f"{r.ref_low:g}–{r.ref_high:g}" if r.ref_low is not None and r.ref_high is not None else ""
+    return [r.title, value, ref, round(float(r.attribution), 4)]
+
+
 class Events:
     """All UI actions over one shared pipeline."""
 
@@ -145,7 +157,7 @@ class Events:
             explain.summary(pred),
             warn,
             self._image(s, "default", None, "none", 0.0),
-            gr.update(maximum=max(0, n_frames - 1), value=case.image.picked_index if case.image else 0, interactive=n_frames > 1),
+            gr.update(maximum=max(1, n_frames - 1), value=case.image.picked_index if case.image else 0, interactive=n_frames > 1),
             gr.update(choices=["none", *image_experts], value="none"),
             views.header_rows(case.image.header) if case.image else [],
             pred.diagnosis,
@@ -161,12 +173,12 @@ class Events:
         ex = explain.explain_case(self.p.torch_model, d.case, d.prediction)
         session.heatmaps = dict(ex.heatmaps)
         session.explained = True
-        rows = [[r.title, "not measured" if r.missing else f"{r.value:g} {r.unit}", f"{r.ref_low:g}–{r.ref_high:g}", round(r.attribution, 3)] for r in ex.vitals]
+        rows = [_vital_row(r) for r in ex.vitals]
         first = next(iter(ex.heatmaps), "none")
         return [
             session,
             self._image(session, window, frame, overlay if overlay != "none" else first, opacity),
-            ex.report_highlights or None,
+            ex.report or None,
             explain.vitals_figure(ex.vitals) if ex.vitals else None,
             rows,
             explain.summary(d.prediction),
@@ -208,7 +220,7 @@ class Events:
         d = session.diagnosis
         extra = {}
         if opinion_of and opinion_of not in d.prediction.selected_experts:
-            extra[opinion_of] = self.p.predictor.expert_opinion(d.case, opinion_of)
+            extra[opinion_of] = self.p.predictor.expert_opinion(d.case, opinion_of).probabilities
         opinions = explain.opinions_figure(d.prediction, extra or None)
         if not experts and not modalities:
             return [gr.update(), "Choose experts or modalities to remove.", opinions]
@@ -267,8 +279,10 @@ class Events:
 
     @user_errors
     def search_audit(self, text: str, action: str, user: str, request: gr.Request) -> list[list[Any]]:
-        actor = pipeline_actor(self.p, request)
-        events = self._audit().list_events(text=text or None, action=action or None, actor=user or None, limit=200, viewer=actor.name)
+        from moe_app.audit import EventFilter
+
+        flt = EventFilter(text=text or None, action=action or None, actor=user or None)
+        events = self._audit().list_events(pipeline_actor(self.p, request), flt, limit=200)
         return views.audit_rows(events)
 
     @user_errors
@@ -277,8 +291,8 @@ class Events:
 
         if event_id is None:
             raise CaseError("Enter an event id from the table.")
-        ev = self._audit().get_event(int(event_id), viewer=pipeline_actor(self.p, request).name)
-        data = ev.to_dict() if hasattr(ev, "to_dict") else dict(ev.__dict__)
+        ev = self._audit().get_event(int(event_id), pipeline_actor(self.p, request))
+        data = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in vars(ev).items()}
         stored = (ev.payload or {}).get("prediction")
         if not stored:
             return [data, None, None]
@@ -287,7 +301,7 @@ class Events:
 
     @user_errors
     def verify_chain(self, request: gr.Request) -> str:
-        res = self._audit().verify(actor=pipeline_actor(self.p, request).name)
+        res = self._audit().verify(actor=pipeline_actor(self.p, request))
         if res.ok:
             return f"✅ Chain intact: {res.count} events, head {res.head_hash[:16]}…"
         return f"❌ Chain broken at event #{res.first_bad_seq}: {res.reason}"
@@ -295,13 +309,13 @@ class Events:
     @user_errors
     def export_audit_fhir(self, request: gr.Request) -> str:
         path = _private_file(".auditevents.json", "")
-        self._audit().export_fhir(Path(path), actor=pipeline_actor(self.p, request).name)
+        self._audit().export_fhir(Path(path), actor=pipeline_actor(self.p, request))
         return path
 
     @user_errors
     def export_audit_csv(self, request: gr.Request) -> str:
         path = _private_file(".audit.csv", "")
-        self._audit().export_csv(Path(path), actor=pipeline_actor(self.p, request).name)
+        self._audit().export_csv(Path(path), actor=pipeline_actor(self.p, request))
         return path
 
     # -- programmatic API -----------------------------------------------------------------
