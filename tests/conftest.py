@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 REQUIRE_ALL = os.environ.get("MOE_APP_REQUIRE_ALL_TESTS") == "1"
@@ -31,8 +29,10 @@ def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """The real app (`python app.py`) with two users, on a free port, for the whole session."""
     from tests.app_server import start_app, stop_app
 
-    if not (Path(__file__).resolve().parent.parent / "assets/model/model.safetensors").exists():
-        skip_or_fail("no shipped model in assets/model")
+    from moe_app.config import load_config
+
+    if not (load_config().paths.model_dir / "model.safetensors").exists():
+        skip_or_fail("no trained model (assets/model or MOE_APP_MODEL_DIR)")
     app = start_app(tmp_path_factory.mktemp("app-data"))
     try:
         yield app

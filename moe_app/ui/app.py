@@ -126,9 +126,9 @@ def build_app(pipeline: Pipeline, *, demo_mode: bool) -> gr.Blocks:
 
         # ---- wiring -------------------------------------------------------------------
         result_outputs = [session, diagnosis, runtime_info, prob_plot, gate_plot, contrib_plot, opinions_plot, summary, warnings, image, frame, overlay, header, contrib_label]
-        explain_outputs = [session, image, highlights, vitals_plot, vitals_table, summary]
+        explain_outputs = [session, image, highlights, vitals_plot, vitals_table, summary, overlay]
         sample.change(ev.load_sample, [sample], [report, *vitals, sex, files], api_visibility="private")
-        run.click(ev.run_form, [session, sample, files, report, report_file, *vitals, sex], result_outputs, api_visibility="private", concurrency_limit=pipeline.config.server.concurrency_limit, concurrency_id="model").then(
+        run.click(ev.run_form, [session, sample, files, report, report_file, sex, *vitals], result_outputs, api_visibility="private", concurrency_limit=pipeline.config.server.concurrency_limit, concurrency_id="model").then(
             ev.explain, [session, window, frame, overlay, opacity], explain_outputs, api_visibility="private", concurrency_id="model"
         )
         clear.click(ev.clear_form, None, [session, sample, files, report, report_file, *vitals, sex, diagnosis], api_visibility="private")

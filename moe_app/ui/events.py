@@ -111,8 +111,8 @@ class Events:
         return folder
 
     @user_errors
-    def run_form(self, session: Session, sample: str | None, files: Any, report: str, report_file: Any, *rest: Any, request: gr.Request) -> list[Any]:
-        values, sex = list(rest[:N_VITALS]), rest[N_VITALS]
+    def run_form(self, request: gr.Request, session: Session, sample: str | None, files: Any, report: str, report_file: Any, sex: str | None, *values: float | None) -> list[Any]:
+        # `request` comes first: gradio injects it only into positional parameters.
         actor = pipeline_actor(self.p, request)
         uploads = _paths(files)
         report_uploads = _paths(report_file)
@@ -168,20 +168,21 @@ class Events:
         from moe_app import explain
 
         if session is None or session.diagnosis is None:
-            return [session, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()]
+            return [session, *([gr.update()] * 6)]
         d = session.diagnosis
         ex = explain.explain_case(self.p.torch_model, d.case, d.prediction)
         session.heatmaps = dict(ex.heatmaps)
         session.explained = True
         rows = [_vital_row(r) for r in ex.vitals]
-        first = next(iter(ex.heatmaps), "none")
+        shown = overlay if overlay in ex.heatmaps else next(iter(ex.heatmaps), "none")
         return [
             session,
-            self._image(session, window, frame, overlay if overlay != "none" else first, opacity),
+            self._image(session, window, frame, shown, opacity),
             ex.report or None,
             explain.vitals_figure(ex.vitals) if ex.vitals else None,
             rows,
             explain.summary(d.prediction),
+            gr.update(value=shown),
         ]
 
     def _image(self, s: Session, window: str, frame: float | None, overlay: str, opacity: float) -> np.ndarray | None:
