@@ -8,13 +8,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from moe_app.config import SAMPLE_CASES_DIR
+from moe_app.config import load_config
 from moe_app.labels import LABELS
 from tests.app_server import OTHER_PASSWORD, OTHER_USER, PASSWORD, USER
 
 
 def _sample_case() -> Path:
-    for folder in sorted(SAMPLE_CASES_DIR.iterdir()):
+    for folder in sorted(load_config().paths.sample_cases_dir.iterdir()):
         if folder.is_dir() and any(p.suffix == ".dcm" for p in folder.iterdir()) and (folder / "report.txt").exists():
             return folder
     raise AssertionError("no sample case with an image and a report")
