@@ -20,10 +20,12 @@ app = typer.Typer(
 # Modules that define `register(app: typer.Typer) -> None`.
 _COMMAND_MODULES: tuple[str, ...] = (
     "moe_app.intake.commands",
+    "moe_app.synth.commands",
     "moe_app.ui.commands",
     "moe_app.audit.commands",
     "moe_app.model.commands",
     "moe_app.runtime.commands",
+    "moe_app.explain.commands",
 )
 
 

@@ -153,7 +153,7 @@ class Pipeline:
     def record_failure(self, actor: Actor, exc: BaseException, *, case: Case | None = None) -> None:
         """Audit a failed case. The message is PHI-free by contract of CaseError/ModelError."""
         self._record(
-            "prediction.failed",
+            "case.rejected" if isinstance(exc, CaseError) else "prediction.failed",
             actor,
             case=case,
             outcome=4 if isinstance(exc, CaseError) else 8,

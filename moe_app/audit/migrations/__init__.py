@@ -1,0 +1,1 @@
+"""Alembic migrations of the audit store, applied programmatically by `AuditStore.open`."""
