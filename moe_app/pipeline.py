@@ -126,11 +126,23 @@ class Pipeline:
         )
 
     # -- model ----------------------------------------------------------------------------
-    def diagnose(self, case: Case, actor: Actor, *, top_k: int | None = None) -> Diagnosis:
-        """Run the model on one case and record the submission and the outcome."""
+    def diagnose(
+        self, case: Case, actor: Actor, *, top_k: int | None = None, started: float | None = None
+    ) -> Diagnosis:
+        """Run the model on one case and record the submission and the outcome.
+
+        Args:
+            case: a de-identified case from intake.
+            actor: who asks (recorded on every event).
+            top_k: experts per case (default: the model's).
+            started: `time.perf_counter()` when intake of this case began, so that the reported
+                latency covers decoding too (default: now, i.e. the model only).
+        """
         self._record("case.submitted", actor, case=case, payload={"modalities": case.modalities})
         try:
-            prediction = self.predictor.predict([case], top_k=top_k)[0]
+            prediction = self.predictor.predict(
+                [case], top_k=top_k, started=None if started is None else [started]
+            )[0]
         except MoeAppError as exc:
             self.record_failure(actor, exc, case=case)
             raise

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,7 @@ class Events:
     @user_errors
     def run_form(self, request: gr.Request, session: Session, sample: str | None, files: Any, report: str, report_file: Any, sex: str | None, *values: float | None) -> list[Any]:
         # `request` comes first: gradio injects it only into positional parameters.
+        started = time.perf_counter()
         actor = pipeline_actor(self.p, request)
         uploads = _paths(files)
         report_uploads = _paths(report_file)
@@ -134,7 +136,7 @@ class Events:
                 raise
         finally:
             remove_uploads(uploads + report_uploads)  # nothing uploaded outlives the run
-        diagnosis = self.p.diagnose(case, actor)
+        diagnosis = self.p.diagnose(case, actor, started=started)
         new = Session(diagnosis=diagnosis)
         return self._result_outputs(new)
 
@@ -323,6 +325,7 @@ class Events:
     @user_errors
     def predict_case(self, files: Any, report: str, vitals_json: str, request: gr.Request) -> dict[str, Any]:
         """DICOM files, report text and a vitals JSON string -> the `moe-app predict --json` object."""
+        started = time.perf_counter()
         actor = pipeline_actor(self.p, request)
         uploads = _paths(files)
         try:
@@ -333,4 +336,4 @@ class Events:
                 raise
         finally:
             remove_uploads(uploads)
-        return self.p.diagnose(case, actor).prediction.to_json()
+        return self.p.diagnose(case, actor, started=started).prediction.to_json()
