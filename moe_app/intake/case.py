@@ -62,7 +62,7 @@ class Case:
         return {
             "image": self.image is not None,
             "report": bool(self.report and self.report.strip()),
-            "vitals": bool(self.vitals) or self.sex is not None,
+            "vitals": bool(self.vitals),  # at least one measured value; sex alone is not vitals
         }
 
     def summary(self) -> dict[str, Any]:

@@ -202,7 +202,7 @@ def _assemble(
     if sex is None and picked is not None and picked.patient_sex in ("F", "M"):
         sex = picked.patient_sex  # from the DICOM header, as the vitals do not say
 
-    if image is None and report is None and not numbers and sex is None:
+    if image is None and report is None and not numbers:
         raise CaseError(
             "The case is empty: no image (DICOM with pixel data), no report text and no vitals "
             "were found. Add at least one of them."
