@@ -183,7 +183,7 @@ class Events:
             ex.report or None,
             explain.vitals_figure(ex.vitals) if ex.vitals else None,
             rows,
-            explain.summary(d.prediction),
+            explain.summary(d.prediction, extras=ex.extras()),
             gr.update(value=shown),
         ]
 
