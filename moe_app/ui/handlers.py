@@ -86,8 +86,11 @@ def sample_dicoms(folder: Path) -> list[Path]:
 
 def read_sample(folder: Path) -> tuple[str, list[float | None], str]:
     """A sample case's report and vitals, to pre-fill the form (samples are synthetic)."""
+    from moe_app.deid import scrub_report
+
     report_path = folder / "report.txt"
-    report = report_path.read_text(encoding="utf-8") if report_path.exists() else ""
+    # Scrubbed like any report before it reaches a browser (the samples' identifiers are invented).
+    report = scrub_report(report_path.read_text(encoding="utf-8")) if report_path.exists() else ""
     vitals_path = folder / "vitals.json"
     vitals = json.loads(vitals_path.read_text(encoding="utf-8")) if vitals_path.exists() else {}
     values = [vitals.get(spec.key) for spec in VITALS]
