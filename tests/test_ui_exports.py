@@ -61,3 +61,4 @@ def test_printable_report_carries_notice_numbers_and_escapes_text(prediction: Pr
     assert "71.0%" in page and "0.64" in page and "case-0123456789abcdef" in page
     assert "<script>" not in page
     assert 'src="data:image/png;base64,AAAA"' in page
+    assert "How their votes add up" in page and "0.64 × 0.80 = 0.512" in page  # the chart of contributions

@@ -36,3 +36,18 @@ def test_remove_uploads_deletes_files_and_their_empty_folder(tmp_path: Path) -> 
     f.write_bytes(b"x")
     remove_uploads([str(f)])
     assert not f.exists() and not folder.exists()
+
+
+def test_audit_date_filters_parse_or_explain() -> None:
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from moe_app.errors import CaseError
+    from moe_app.ui.events import _day
+
+    assert _day("", "From") is None
+    assert _day("2026-11-29", "From") == datetime(2026, 11, 29, tzinfo=UTC)
+    assert _day("2026-11-29", "Until", next_day=True) == datetime(2026, 11, 30, tzinfo=UTC)
+    with pytest.raises(CaseError, match="Until must be a date"):
+        _day("29/11/2026", "Until")

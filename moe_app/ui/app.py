@@ -48,12 +48,11 @@ def build_app(pipeline: Pipeline, *, demo_mode: bool) -> gr.Blocks:
                 with gr.Column(scale=2):
                     diagnosis = gr.Markdown("Load a sample case or upload one, then press **Run**.", elem_id="diagnosis", elem_classes="diagnosis")
                     runtime_info = gr.Markdown(elem_id="runtime-info")
-                    with gr.Row():
-                        prob_plot = gr.Plot(label="Diagnosis probabilities", elem_id="prob-plot")
-                        gate_plot = gr.Plot(label="Gate weights per expert", elem_id="gate-plot")
-                    with gr.Row():
-                        contrib_plot = gr.Plot(label="How the experts' votes add up", elem_id="contrib-plot")
-                        opinions_plot = gr.Plot(label="Expert opinions", elem_id="opinions-plot")
+                    # One chart per row: each needs the width for its labels and legend.
+                    prob_plot = gr.Plot(label="Diagnosis probabilities", elem_id="prob-plot")
+                    gate_plot = gr.Plot(label="Gate weights per expert", elem_id="gate-plot")
+                    contrib_plot = gr.Plot(label="How the experts' votes add up", elem_id="contrib-plot")
+                    opinions_plot = gr.Plot(label="Expert opinions", elem_id="opinions-plot")
                     contrib_label = gr.Dropdown(label_choices(), value=None, label="Show contributions for")
                     summary = gr.Markdown(elem_id="summary")
                     warnings = gr.Markdown(elem_id="case-warnings")
@@ -104,6 +103,8 @@ def build_app(pipeline: Pipeline, *, demo_mode: bool) -> gr.Blocks:
                 q_text = gr.Textbox(label="Search (pseudonym, user, diagnosis)", scale=2)
                 q_action = gr.Dropdown(["", "case.submitted", "case.rejected", "prediction.made", "prediction.failed", "feedback.recorded", "login.failed", "audit.exported", "audit.verified", "audit.viewed"], value="", label="Action")
                 q_user = gr.Textbox(label="User")
+                q_since = gr.Textbox(label="From (YYYY-MM-DD, UTC)")
+                q_until = gr.Textbox(label="Until (YYYY-MM-DD, inclusive)")
                 q_btn = gr.Button("Search", elem_id="audit-search")
             audit_table = gr.Dataframe(headers=AUDIT_HEADERS, interactive=False, elem_id="audit-table", wrap=True)
             with gr.Row():
@@ -139,7 +140,7 @@ def build_app(pipeline: Pipeline, *, demo_mode: bool) -> gr.Blocks:
         fhir_btn.click(ev.export_fhir, [session], [export_file], api_visibility="private")
         print_btn.click(ev.export_printable, [session], [export_file], api_visibility="private")
         feedback_btn.click(ev.feedback, [session, verdict, corrected, comment], [feedback_msg], api_visibility="private")
-        q_btn.click(ev.search_audit, [q_text, q_action, q_user], [audit_table], api_visibility="private")
+        q_btn.click(ev.search_audit, [q_text, q_action, q_user, q_since, q_until], [audit_table], api_visibility="private")
         detail_btn.click(ev.audit_detail, [detail_id], [detail_json, detail_gate, detail_contrib], api_visibility="private")
         verify_btn.click(ev.verify_chain, None, [verify_msg], api_visibility="private")
         export_fhir.click(ev.export_audit_fhir, None, [audit_file], api_visibility="private")

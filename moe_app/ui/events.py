@@ -12,6 +12,7 @@ import json
 import logging
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,17 @@ def _private_file(suffix: str, data: bytes | str) -> str:
     with tempfile.NamedTemporaryFile(mode, suffix=suffix, delete=False, prefix="moe-export-") as fh:
         fh.write(data)
         return fh.name
+
+
+def _day(text: str | None, field: str, *, next_day: bool = False) -> datetime | None:
+    """'YYYY-MM-DD' -> midnight UTC (the next midnight for an inclusive end), or None if empty."""
+    if not text or not text.strip():
+        return None
+    try:
+        day = datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise CaseError(f"{field} must be a date like 2026-11-29.") from None
+    return day + timedelta(days=1) if next_day else day
 
 
 def _vital_row(r: Any) -> list[Any]:
@@ -281,10 +293,13 @@ class Events:
         return self.p.audit
 
     @user_errors
-    def search_audit(self, text: str, action: str, user: str, request: gr.Request) -> list[list[Any]]:
+    def search_audit(self, text: str, action: str, user: str, since: str, until: str, request: gr.Request) -> list[list[Any]]:
         from moe_app.audit import EventFilter
 
-        flt = EventFilter(text=text or None, action=action or None, actor=user or None)
+        flt = EventFilter(
+            text=text or None, action=action or None, actor=user or None,
+            since=_day(since, "From"), until=_day(until, "Until", next_day=True),
+        )
         events = self._audit().list_events(pipeline_actor(self.p, request), flt, limit=200)
         return views.audit_rows(events)
 

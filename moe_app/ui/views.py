@@ -77,14 +77,27 @@ def audit_rows(events: list[Any]) -> list[list[Any]]:
 AUDIT_HEADERS = ["id", "seq", "time (UTC)", "user", "action", "pseudonym", "diagnosis", "model", "feedback", "outcome"]
 
 
+def _bar_row(name: str, value: float, text: str) -> str:
+    """A table row with a bar drawn in CSS, so the page prints without scripts or images."""
+    width = max(0.0, min(1.0, value)) * 12
+    return (
+        f"<tr><td>{html.escape(name)}</td><td><span class=\"bar\" style=\"width:{width:.2f}em\"></span></td>"
+        f"<td>{html.escape(text)}</td></tr>"
+    )
+
+
 def printable_html(pred: Prediction, pseudonym: str, summary: str, images: dict[str, str]) -> str:
     """A one-page print-ready report. `images` maps a caption to a data: URI (PNG)."""
     rows = "".join(
-        f"<tr><td>{html.escape(LABEL_TITLES.get(k, k))}</td><td>{v:.1%}</td></tr>"
+        _bar_row(LABEL_TITLES.get(k, k), v, f"{v:.1%}")
         for k, v in sorted(pred.probabilities.items(), key=lambda kv: -kv[1])
     )
-    gates = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{v:.2f}</td></tr>" for k, v in pred.gating.items() if v > 0
+    gates = "".join(_bar_row(k, v, f"{v:.2f}") for k, v in pred.gating.items() if v > 0)
+    label = pred.diagnosis
+    parts = "".join(
+        _bar_row(name, pred.contributions[name][label], f"{pred.gating[name]:.2f} × {pred.experts[name].probabilities[label]:.2f} = {pred.contributions[name][label]:.3f}")
+        for name in pred.selected_experts
+        if name in pred.contributions and name in pred.experts
     )
     figs = "".join(
         f'<figure><img src="{uri}" alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption></figure>'
@@ -97,6 +110,7 @@ def printable_html(pred: Prediction, pseudonym: str, summary: str, images: dict[
 body{{font-family:system-ui,sans-serif;margin:2em;max-width:50em}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #999;padding:2px 8px}} figure{{display:inline-block;margin:0 1em 1em 0}}
 img{{max-width:22em}} .warn{{border:2px solid #b00;padding:.5em;font-weight:bold}}
+.bar{{display:inline-block;height:.8em;background:#c2410c;-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 @media print{{button{{display:none}}}}
 </style></head><body>
 <p class="warn">Research demonstration trained on synthetic data. Not for clinical use.</p>
@@ -104,6 +118,7 @@ img{{max-width:22em}} .warn{{border:2px solid #b00;padding:.5em;font-weight:bold
 <p>Case pseudonym: {html.escape(pseudonym)} · model {html.escape(pred.model_version)} · {html.escape(pred.runtime)}</p>
 <h2>Probabilities</h2><table>{rows}</table>
 <h2>Experts that decided (gate weights)</h2><table>{gates}</table>
+<h2>How their votes add up to P({html.escape(LABEL_TITLES.get(label, label))})</h2><table>{parts}</table>
 <h2>Summary</h2><p>{html.escape(summary)}</p>
 {figs}
 </body></html>"""
