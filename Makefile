@@ -26,6 +26,7 @@ run: install
 	$(PY) app.py
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 lint: install

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+
 import pytest
 
 REQUIRE_ALL = os.environ.get("MOE_APP_REQUIRE_ALL_TESTS") == "1"
@@ -27,9 +28,8 @@ def _private_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
 @pytest.fixture(scope="session")
 def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """The real app (`python app.py`) with two users, on a free port, for the whole session."""
-    from tests.app_server import start_app, stop_app
-
     from moe_app.config import load_config
+    from tests.app_server import start_app, stop_app
 
     if not (load_config().paths.model_dir / "model.safetensors").exists():
         skip_or_fail("no trained model (assets/model or MOE_APP_MODEL_DIR)")
