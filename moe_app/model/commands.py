@@ -22,6 +22,8 @@ def train(
     threads: int = typer.Option(1, help="CPU threads for torch (1 is fastest on a busy 2-core machine)."),
     baselines: bool = typer.Option(True, help="Also train the dense and single-modality baselines."),
     rebuild_cache: bool = typer.Option(False, help="Re-decode every case instead of using the feature cache."),
+    config_json: Path | None = typer.Option(None, "--config-json",
+                                            help="JSON object of extra MoEConfig fields (e.g. expert sizes)."),
 ) -> None:
     """Train the MoE (and baselines), calibrate, evaluate on the test split, write the model folder."""
     import time
@@ -35,6 +37,8 @@ def train(
 
     cfg = MoEConfig(top_k=top_k, image_size=image_size, text_encoder=text_encoder,
                     text_encoder_path=text_encoder_path)
+    if config_json is not None:
+        cfg = MoEConfig.from_json(json.dumps({**json.loads(cfg.to_json()), **json.loads(config_json.read_text())}))
     tcfg = TrainConfig(seed=seed, epochs=epochs, threads=threads)
     t0 = time.perf_counter()
     table = build_cache(data, cfg.image_size, rebuild=rebuild_cache)
@@ -50,7 +54,8 @@ def train(
     synth_seed = metrics["data"].get("synth_seed", "<seed of the data set>")
     reproduce = (f"moe-app synth --n {len(table.case_ids)} --seed {synth_seed} --out {data}\n"
                  f"moe-app train --data {data} --out {out} --seed {seed} --epochs {epochs} --top-k {top_k} "
-                 f"--image-size {image_size} --text-encoder {text_encoder} --threads {threads}")
+                 f"--image-size {image_size} --text-encoder {text_encoder} --threads {threads}"
+                 + (f" --config-json {config_json}" if config_json is not None else ""))
     (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2) + "\n")
     (out / "model_card.md").write_text(model_card(metrics, reproduce))
     print_report(metrics)

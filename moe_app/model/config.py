@@ -48,6 +48,12 @@ class MoEConfig:
     cnn_width: int = 24  # channels of the first conv layer of the image experts
     hidden: int = 64  # hidden width of MLP heads
     dropout: float = 0.1
+    texture_stem: int = 4  # image_texture: patch stem size and stride (2 = finer, sees thin lines)
+    texture_dilation: int = 1  # image_texture: dilation of its third conv (wider context, same params)
+    texture_sides: bool = False  # image_texture: pool left and right image halves separately
+    shape_channels: int = 0  # image_shape: channels of its last conv (0 = cnn_width // 2)
+    cross_width: int = 0  # cross_modal: first conv width of its image branch (0 = cnn_width)
+    cross_pool: int = 2  # cross_modal: the image is average-pooled by this factor first
     # --- gate and training ---------------------------------------------------
     noise_std: float = 1.0  # std of the Gaussian noise added to gate logits (training only)
     modality_dropout: float = 0.25  # training: probability of hiding each present modality
@@ -56,6 +62,11 @@ class MoEConfig:
     w_expert: float = 0.5  # weight of the auxiliary per-expert cross-entropy
     w_route: float = 0.5  # weight of the routing-supervision loss (losses.routing_supervision)
     tau_route: float = 0.5  # temperature of its "which expert is right" target
+    route_bias_multimodal: float = 0.0  # added to cross-modal experts' routing-target score (< 0: prefer specialists)
+    # (label, modality, bonus): added to the routing-target score of that modality's experts on
+    # cases of that label, e.g. ("pneumothorax", "image", 2.0): a domain prior on which evidence
+    # should decide; it only matters when those experts are also right (see losses.routing_supervision).
+    route_prior: tuple[tuple[str, str, float], ...] = ()
     temperature: float = 1.0  # calibration: expert logits are divided by it (fitted on val)
 
     def __post_init__(self) -> None:
@@ -96,6 +107,8 @@ class MoEConfig:
         for name in ("labels", "experts"):
             if name in raw:
                 raw[name] = tuple(raw[name])
+        if "route_prior" in raw:
+            raw["route_prior"] = tuple((str(a), str(b), float(c)) for a, b, c in raw["route_prior"])
         return cls(**raw)
 
 

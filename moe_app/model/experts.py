@@ -57,21 +57,33 @@ def _coords(x: torch.Tensor) -> torch.Tensor:
 
 
 class ImageTextureExpert(nn.Module):
-    """Full-resolution texture CNN: a 4x4 patch stem keeps every pixel but costs little."""
+    """Texture CNN: a patch stem (4x4 by default, 2x2 to keep thin lines) keeps every pixel but costs little.
+
+    With `cfg.texture_sides` the head pools the left and right image halves separately, so
+    one-sided findings (a pneumothorax rim and pleural line) show up as an asymmetry.
+    """
 
     input_names = ("image",)
 
     def __init__(self, cfg: MoEConfig) -> None:
         super().__init__()
-        w = cfg.cnn_width
-        stem = nn.Sequential(nn.Conv2d(3, w, 4, 4, bias=False), nn.BatchNorm2d(w), nn.ReLU())  # (B, w, S/4, S/4)
-        self.features = nn.Sequential(stem, _conv(w, 2 * w, 2), _conv(2 * w, 2 * w, 1))
-        self.last_conv = nn.Conv2d(2 * w, 2 * w, 3, 1, 1)  # Grad-CAM target, (B, 2w, S/8, S/8)
-        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(4 * w, cfg.n_classes))
+        w, st, dil = cfg.cnn_width, cfg.texture_stem, cfg.texture_dilation
+        stem = nn.Sequential(nn.Conv2d(3, w, st, st, bias=False), nn.BatchNorm2d(w), nn.ReLU())  # (B, w, S/st, S/st)
+        third = _conv(2 * w, 2 * w, 1) if dil == 1 else nn.Sequential(
+            nn.Conv2d(2 * w, 2 * w, 3, 1, dil, dilation=dil, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU())
+        self.features = nn.Sequential(stem, _conv(w, 2 * w, 2), third)
+        self.last_conv = nn.Conv2d(2 * w, 2 * w, 3, 1, 1)  # Grad-CAM target, (B, 2w, S/2st, S/2st)
+        self.sides = cfg.texture_sides
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear((8 if self.sides else 4) * w, cfg.n_classes))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.last_conv(self.features(_coords(image))))  # (B, 2w, S/8, S/8)
-        pooled = torch.cat([h.mean((2, 3)), h.amax((2, 3))], dim=1)  # (B, 4w)
+        h = F.relu(self.last_conv(self.features(_coords(image))))  # (B, 2w, h, w')
+        if self.sides:
+            half = h.shape[3] // 2
+            parts = (h[..., :half], h[..., half:])  # image-left and image-right halves, (B, 2w, h, w'/2)
+            pooled = torch.cat([t for p in parts for t in (p.mean((2, 3)), p.amax((2, 3)))], dim=1)  # (B, 8w)
+        else:
+            pooled = torch.cat([h.mean((2, 3)), h.amax((2, 3))], dim=1)  # (B, 4w)
         return self.head(pooled)  # (B, C)
 
 
@@ -81,16 +93,17 @@ class ImageShapeExpert(nn.Module):
     def __init__(self, cfg: MoEConfig) -> None:
         super().__init__()
         w = cfg.cnn_width
+        k = cfg.shape_channels or w // 2
         self.features = nn.Sequential(_conv(3, w, 2), _conv(w, 2 * w, 2), _conv(2 * w, 2 * w, 2))
-        self.last_conv = nn.Conv2d(2 * w, w // 2, 3, 1, 1)  # Grad-CAM target, (B, w/2, S/16, S/16)
-        n = (cfg.image_size // 16) ** 2 * (w // 2)
+        self.last_conv = nn.Conv2d(2 * w, k, 3, 1, 1)  # Grad-CAM target, (B, k, S/16, S/16)
+        n = (cfg.image_size // 16) ** 2 * k
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(n, cfg.hidden), nn.ReLU(),
                                   nn.Linear(cfg.hidden, cfg.n_classes))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         coarse = F.avg_pool2d(image, 2)  # (B, 1, S/2, S/2)
-        h = F.relu(self.last_conv(self.features(_coords(coarse))))  # (B, w/2, S/16, S/16)
-        return self.head(h.flatten(1))  # (B, w/2 * (S/16)^2) -> (B, C)
+        h = F.relu(self.last_conv(self.features(_coords(coarse))))  # (B, k, S/16, S/16)
+        return self.head(h.flatten(1))  # (B, k * (S/16)^2) -> (B, C)
 
 
 def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -189,7 +202,8 @@ class CrossModalExpert(nn.Module):
 
     def __init__(self, cfg: MoEConfig) -> None:
         super().__init__()
-        w = cfg.cnn_width
+        w = cfg.cross_width or cfg.cnn_width
+        self.pool = cfg.cross_pool
         self.image = nn.Sequential(_conv(3, w, 2), _conv(w, 2 * w, 2), _conv(2 * w, 2 * w, 2))
         self.phrases = PhraseEncoder(cfg.vocab_size, cfg.token_dim)
         self.vitals = nn.Sequential(nn.Linear(cfg.n_vitals_features, cfg.hidden), nn.GELU())
@@ -199,7 +213,7 @@ class CrossModalExpert(nn.Module):
 
     @property
     def last_conv(self) -> nn.Conv2d:
-        """Grad-CAM target: the last conv of the image branch, (B, 2w, S/16, S/16)."""
+        """Grad-CAM target: the last conv of the image branch, (B, 2w, S/8p, S/8p)."""
         return self.image[-1][0]
 
     @property
@@ -208,7 +222,7 @@ class CrossModalExpert(nn.Module):
 
     def forward(self, image: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 vitals: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
-        h = self.image(_coords(F.avg_pool2d(image, 2)))  # (B, 2w, S/16, S/16)
+        h = self.image(_coords(F.avg_pool2d(image, self.pool)))  # (B, 2w, S/8p, S/8p)
         img = torch.cat([h.mean((2, 3)), h.amax((2, 3))], dim=1) * presence[:, 0:1]  # (B, 4w)
         rep = self.phrases.from_embeddings(self.embeddings(input_ids), attention_mask) * presence[:, 1:2]  # (B, 3D)
         vit = self.vitals(vitals) * presence[:, 2:3]  # (B, hidden)

@@ -73,7 +73,7 @@ def expert_ce(expert_logits: torch.Tensor, ran: torch.Tensor, targets: torch.Ten
 
 
 def routing_supervision(gate_logits: torch.Tensor, expert_logits: torch.Tensor, ran: torch.Tensor,
-                        targets: torch.Tensor, tau: float = 0.5) -> torch.Tensor:
+                        targets: torch.Tensor, tau: float = 0.5, bias: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy from a "which expert is right here" target to the gate distribution.
 
     The mixture loss only tells the gate about the experts it already selected; unselected
@@ -89,18 +89,45 @@ def routing_supervision(gate_logits: torch.Tensor, expert_logits: torch.Tensor, 
         ran: (B, E) bool, experts computed for each case.
         targets: (B,) class indices.
         tau: temperature of the target; smaller = sharper.
+        bias: optional (B, E) scores added to log p_e(y) / tau before the softmax (a preference
+            for some experts, see `routing_bias`); None = no preference.
     """
     logp_y = F.log_softmax(expert_logits.detach(), -1).gather(2, targets.view(-1, 1, 1).expand(-1, ran.shape[1], 1))
-    scores = (logp_y.squeeze(2) / tau).masked_fill(~ran, float("-inf"))  # (B, E)
+    scores = logp_y.squeeze(2) / tau  # (B, E)
+    if bias is not None:
+        scores = scores + bias
+    scores = scores.masked_fill(~ran, float("-inf"))  # (B, E)
     q = F.softmax(scores, dim=-1)  # (B, E)
     log_g = F.log_softmax(gate_logits, dim=-1)  # (B, E)
     return -torch.where(q > 0, q * log_g, torch.zeros_like(q)).sum(-1).mean()
 
 
+def routing_bias(targets: torch.Tensor, modalities: tuple[str, ...], labels: tuple[str, ...],
+                 multimodal: float = 0.0, prior: tuple[tuple[str, str, float], ...] = ()) -> torch.Tensor | None:
+    """(B, E) preference added to the routing target's scores, or None when there is none.
+
+    Args:
+        targets: (B,) class indices.
+        modalities: modality of each expert ("image", "report", "vitals", "multimodal").
+        labels: class names in index order.
+        multimodal: added for every multimodal expert (< 0 prefers the single-modality specialists).
+        prior: (label, modality, bonus) triples, added for that modality's experts on that label's cases.
+    """
+    if multimodal == 0.0 and not prior:
+        return None
+    mods = list(modalities)
+    table = torch.zeros(len(labels), len(mods))  # (C, E)
+    table[:, [i for i, m in enumerate(mods) if m == "multimodal"]] += multimodal
+    for label, modality, bonus in prior:
+        table[labels.index(label), [i for i, m in enumerate(mods) if m == modality]] += bonus
+    return table[targets]  # (B, E)
+
+
 def total_loss(probs: torch.Tensor, gate_logits: torch.Tensor, gate_probs: torch.Tensor,
                selected: torch.Tensor, expert_logits: torch.Tensor, ran: torch.Tensor,
                targets: torch.Tensor, w_balance: float, w_z: float, w_expert: float,
-               w_route: float = 0.0, tau_route: float = 0.5) -> dict[str, torch.Tensor]:
+               w_route: float = 0.0, tau_route: float = 0.5,
+               route_bias: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """All terms and their weighted sum ("loss")."""
     terms = {
         "nll": mixture_nll(probs, targets),
@@ -110,7 +137,7 @@ def total_loss(probs: torch.Tensor, gate_logits: torch.Tensor, gate_probs: torch
     }
     loss = terms["nll"] + w_balance * terms["balance"] + w_z * terms["z"] + w_expert * terms["expert"]
     if w_route > 0:
-        terms["route"] = routing_supervision(gate_logits, expert_logits, ran, targets, tau_route)
+        terms["route"] = routing_supervision(gate_logits, expert_logits, ran, targets, tau_route, route_bias)
         loss = loss + w_route * terms["route"]
     terms["loss"] = loss
     return terms

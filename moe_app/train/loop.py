@@ -11,8 +11,9 @@ import torch
 from tqdm import tqdm
 
 from moe_app.model.config import TrainConfig
+from moe_app.model.experts import EXPERTS
 from moe_app.model.features import ModelInputs
-from moe_app.model.losses import total_loss
+from moe_app.model.losses import routing_bias, total_loss
 from moe_app.model.moe import MoEModel, MoEOutput
 
 
@@ -70,6 +71,7 @@ def fit(model: MoEModel, train: ModelInputs, y_train: torch.Tensor, val: ModelIn
     steps_per_epoch = math.ceil(len(train) / tcfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tcfg.lr, total_steps=tcfg.epochs * steps_per_epoch,
                                                 pct_start=0.1)
+    modalities = tuple(EXPERTS[n].modality for n in cfg.experts)
     best, best_state, best_epoch, history, bad = math.inf, None, 0, [], 0
     t0 = time.perf_counter()
     for epoch in range(1, tcfg.epochs + 1):
@@ -82,8 +84,10 @@ def fit(model: MoEModel, train: ModelInputs, y_train: torch.Tensor, val: ModelIn
             x = modality_dropout(train.select(rows), p_drop, gen)
             y = y_train[rows]
             out = model(x, dense=dense, run_all=True)
+            bias = routing_bias(y, modalities, cfg.labels, cfg.route_bias_multimodal, cfg.route_prior)
             terms = total_loss(out.probs, out.gate_logits, out.gate_probs, out.selected, out.expert_logits,
-                               out.ran, y, cfg.w_balance, cfg.w_z, cfg.w_expert, cfg.w_route, cfg.tau_route)
+                               out.ran, y, cfg.w_balance, cfg.w_z, cfg.w_expert, cfg.w_route, cfg.tau_route,
+                               bias)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             torch.nn.utils.clip_grad_norm_(params, 5.0)

@@ -1,0 +1,66 @@
+"""Optional architecture and routing-target settings (defaults keep the original behaviour)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from moe_app.labels import LABELS
+from moe_app.model.config import MoEConfig
+from moe_app.model.experts import ImageTextureExpert
+from moe_app.model.losses import routing_bias, routing_supervision
+from moe_app.model.moe import MoEModel, count_parameters
+
+MODS = ("image", "image", "report", "report", "vitals", "multimodal")
+V2 = {"texture_stem": 2, "texture_dilation": 2, "texture_sides": True, "shape_channels": 6,
+      "cross_width": 16, "cross_pool": 4, "bert_layers": 1, "bert_hidden": 56}
+
+
+def test_routing_bias_none_by_default() -> None:
+    assert routing_bias(torch.tensor([0, 1]), MODS, LABELS) is None
+
+
+def test_routing_bias_table() -> None:
+    y = torch.tensor([LABELS.index("pneumothorax"), LABELS.index("normal")])
+    bias = routing_bias(y, MODS, LABELS, multimodal=-1.0, prior=(("pneumothorax", "image", 2.0),))
+    assert bias is not None
+    assert bias.tolist() == [[2.0, 2.0, 0.0, 0.0, 0.0, -1.0], [0.0, 0.0, 0.0, 0.0, 0.0, -1.0]]
+
+
+def test_routing_supervision_bias_by_hand() -> None:
+    # two experts both put p=0.5 on the true class; a bias of log(3) makes the target (0.75, 0.25)
+    logits = torch.zeros(1, 2, 2)
+    ran = torch.ones(1, 2, dtype=torch.bool)
+    gate = torch.zeros(1, 2)
+    y = torch.tensor([0])
+    bias = torch.tensor([[math.log(3.0), 0.0]])
+    expected = -(0.75 * math.log(0.5) + 0.25 * math.log(0.5))
+    assert float(routing_supervision(gate, logits, ran, y, 1.0, bias)) == pytest.approx(expected)
+    gate2 = torch.tensor([[math.log(3.0), 0.0]])  # gate already equals the target: the cross-entropy is its entropy
+    h = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+    assert float(routing_supervision(gate2, logits, ran, y, 1.0, bias)) == pytest.approx(h)
+
+
+def test_config_round_trip_with_prior() -> None:
+    cfg = MoEConfig(route_prior=(("pneumothorax", "image", 2.0),), **V2)
+    assert MoEConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_smaller_experts_keep_top2_under_half() -> None:
+    pc = count_parameters(MoEModel(MoEConfig(vocab_size=564, **V2)))
+    sizes = sorted(pc["experts"].values(), reverse=True)
+    assert sizes[0] + sizes[1] <= pc["experts_total"] / 2
+
+
+@pytest.mark.parametrize("sides", [False, True])
+def test_texture_expert_variants_shapes(sides: bool) -> None:
+    cfg = MoEConfig(texture_stem=2, texture_dilation=2, texture_sides=sides)
+    expert = ImageTextureExpert(cfg).eval()
+    x = torch.rand(2, 1, cfg.image_size, cfg.image_size)
+    out = expert(x)
+    assert out.shape == (2, cfg.n_classes) and torch.isfinite(out).all()
+    # flipping the image left/right changes a side-aware head's logits
+    if sides:
+        assert not torch.allclose(out, expert(x.flip(-1)))
