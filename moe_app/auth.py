@@ -8,6 +8,7 @@ crash never leaves a half-written file and other local accounts cannot read the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -100,7 +101,7 @@ class UserStore:
         if rec is None:
             # Spend the same time as a real check so user names cannot be probed by timing.
             with contextlib.suppress(VerificationError):
-                _hasher.verify(_DUMMY_HASH, password)
+                _hasher.verify(_dummy_hash(), password)
             return None
         try:
             _hasher.verify(rec["hash"], password)
@@ -113,4 +114,7 @@ class UserStore:
         return None if rec is None else rec.get("role", "clinician")
 
 
-_DUMMY_HASH = _hasher.hash("not-a-real-password-used-for-timing")
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown users (computed on first use, not at import)."""
+    return _hasher.hash("not-a-real-password-used-for-timing")

@@ -90,9 +90,10 @@ class Pipeline:
     @functools.cached_property
     def torch_model(self) -> LoadedModel:
         """The PyTorch model, for explanations (gradients); loaded on first use, then shared."""
-        from moe_app.model import load_model
+        from moe_app.model import LoadedModel, load_model
 
-        return load_model(self.config.paths.model_dir)
+        loaded = getattr(self.predictor, "lm", None)  # the torch runtime has it loaded already
+        return loaded if isinstance(loaded, LoadedModel) else load_model(self.config.paths.model_dir)
 
     def parameter_counts(self) -> dict[str, int]:
         """Expert name -> parameter count (trainable and frozen)."""

@@ -31,6 +31,13 @@ class Source:
     in_archive: bool = False  # a zip member (read leniently, like a folder) or not
 
 
+def _within_limit(data: bytes, limit: int, label: str) -> bytes:
+    """`data` (read as `limit + 1` bytes at most) when it fits the per-file limit."""
+    if len(data) > limit:
+        raise CaseError(f"{label.capitalize()} is larger than the {limit // 1024**2} MB limit per file.")
+    return data
+
+
 def _file_reader(path: Path, limit: int, label: str) -> Callable[[], bytes]:
     def read() -> bytes:
         try:
@@ -40,11 +47,7 @@ def _file_reader(path: Path, limit: int, label: str) -> Callable[[], bytes]:
             raise CaseError(
                 f"{label.capitalize()} cannot be read ({exc.strerror or 'I/O error'})."
             ) from None
-        if len(data) > limit:
-            raise CaseError(
-                f"{label.capitalize()} is larger than the {limit // 1024**2} MB limit per file."
-            )
-        return data
+        return _within_limit(data, limit, label)
 
     return read
 
@@ -109,11 +112,7 @@ def _member_reader(
             raise CaseError(
                 f"{label.capitalize()} cannot be unpacked ({type(exc).__name__}); the zip file may be damaged or encrypted."
             ) from None
-        if len(data) > limit:
-            raise CaseError(
-                f"{label.capitalize()} is larger than the {limit // 1024**2} MB limit per file."
-            )
-        return data
+        return _within_limit(data, limit, label)
 
     return read
 

@@ -186,7 +186,6 @@ class Events:
         d = session.diagnosis
         ex = explain.explain_case(self.p.torch_model, d.case, d.prediction)
         session.heatmaps = dict(ex.heatmaps)
-        session.explained = True
         rows = [_vital_row(r) for r in ex.vitals]
         shown = overlay if overlay in ex.heatmaps else next(iter(ex.heatmaps), "none")
         return [

@@ -11,7 +11,7 @@ import logging
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,7 +36,6 @@ class Session:
 
     diagnosis: Diagnosis | None = None
     heatmaps: dict[str, np.ndarray] = field(default_factory=dict)
-    explained: bool = False
 
 
 def actor_from(request: gr.Request | None, users: UserStore) -> Actor:
@@ -111,10 +110,6 @@ def label_choices() -> list[tuple[str, str]]:
     from moe_app.labels import LABEL_TITLES
 
     return [(LABEL_TITLES[label], label) for label in LABELS]
-
-
-def new_session_with(diagnosis: Diagnosis) -> Session:
-    return replace(Session(), diagnosis=diagnosis)
 
 
 def pipeline_actor(pipeline: Pipeline, request: gr.Request | None) -> Actor:
