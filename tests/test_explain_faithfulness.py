@@ -176,21 +176,25 @@ def test_heatmaps_have_the_image_shape_are_finite_and_in_unit_range(
 
 
 def test_gradcam_is_the_textbook_formula(trained_model: LoadedModel, examples: list[Example]) -> None:
-    """captum as used = Grad-CAM ReLU(sum_k mean(dy/dA_k) A_k) and HiResCAM, computed by hand."""
+    """captum as used = Grad-CAM ReLU(sum_k mean(dy/dA_k) A_k) and HiResCAM, computed by hand.
+
+    y is the expert's calibrated log-probability of the class (what its opinion in the mixture is).
+    """
     x = featurize([examples[0].case], trained_model.tokenizer, trained_model.cfg)
     expert = trained_model.model.experts["image_texture"]
     store: dict[str, torch.Tensor] = {}
     handle = expert.last_conv.register_forward_hook(lambda m, i, o: store.update(a=o))
     try:
         with torch.enable_grad():
-            logit = expert(image=x.image)[0, 3] / trained_model.cfg.temperature
-            (grad,) = torch.autograd.grad(logit, store["a"])
+            logp = torch.log_softmax(expert(image=x.image) / trained_model.cfg.temperature, dim=-1)[0, 3]
+            (grad,) = torch.autograd.grad(logp, store["a"])
     finally:
         handle.remove()
     manual = torch.relu((grad.mean((2, 3), keepdim=True) * store["a"]).sum(1, keepdim=True)).detach()
-    assert torch.allclose(gradcam(trained_model, "image_texture", x, 3), manual, atol=1e-6)
+    assert torch.allclose(gradcam(trained_model, "image_texture", x, 3, "gradcam"), manual, atol=1e-6)
     hires = torch.relu((grad * store["a"]).sum(1, keepdim=True)).detach()
     assert torch.allclose(gradcam(trained_model, "image_texture", x, 3, "hirescam"), hires, atol=1e-6)
+    assert torch.allclose(gradcam(trained_model, "image_texture", x, 3), hires, atol=1e-6)  # the UI's default
     with pytest.raises(ModelError, match="heatmap method"):
         gradcam(trained_model, "image_texture", x, 3, "saliency")
 

@@ -64,3 +64,64 @@ def test_texture_expert_variants_shapes(sides: bool) -> None:
     # flipping the image left/right changes a side-aware head's logits
     if sides:
         assert not torch.allclose(out, expert(x.flip(-1)))
+
+
+@pytest.mark.parametrize("pool", ["meanmax", "mean", "max"])
+def test_texture_pool_options(pool: str) -> None:
+    cfg = MoEConfig(texture_pool=pool)
+    expert = ImageTextureExpert(cfg).eval()
+    x = torch.rand(2, 1, cfg.image_size, cfg.image_size)
+    assert expert(x).shape == (2, cfg.n_classes)
+    width = expert.head[-1].in_features
+    assert width == (4 if pool == "meanmax" else 2) * cfg.cnn_width
+
+
+@pytest.mark.parametrize("bad", [{"texture_pool": "median"}, {"shape_head": "attention"}])
+def test_unknown_head_options_are_refused(bad: dict[str, str]) -> None:
+    from moe_app.errors import ModelError
+
+    with pytest.raises(ModelError, match="unknown"):
+        MoEConfig(**bad)
+
+
+def test_mlp_gate_routes_and_masks_like_the_linear_one() -> None:
+    torch.manual_seed(0)
+    cfg = MoEConfig(gate_hidden=16, image_size=32, vocab_size=50)
+    model = MoEModel(cfg).eval()
+    assert isinstance(model.gate.router, torch.nn.Sequential)
+    b = 4
+    from moe_app.model.features import ModelInputs
+
+    x = ModelInputs(image=torch.rand(b, 1, 32, 32), input_ids=torch.randint(1, 50, (b, 8)),
+                    attention_mask=torch.ones(b, 8, dtype=torch.long), vitals=torch.rand(b, cfg.n_vitals_features),
+                    presence=torch.tensor([[1.0, 0.0, 1.0]] * b))
+    out = model(x)
+    report = [i for i, n in enumerate(cfg.experts) if n.startswith("report")]
+    assert (out.weights[:, report] == 0).all()  # absent report: its experts get weight 0
+    assert torch.allclose(out.weights.sum(1), torch.ones(b))
+    assert ((out.weights > 0).sum(1) == cfg.top_k).all()
+
+
+def test_pooled_shape_head_is_smaller_and_works() -> None:
+    mlp = MoEModel(MoEConfig(vocab_size=64)).experts["image_shape"]
+    pooled = MoEModel(MoEConfig(vocab_size=64, shape_head="pooled", shape_channels=16)).experts["image_shape"]
+    x = torch.rand(2, 1, 128, 128)
+    assert pooled.eval()(x).shape == (2, 5)
+    assert sum(p.numel() for p in pooled.parameters()) < sum(p.numel() for p in mlp.parameters())
+
+
+def test_routing_prior_can_name_one_expert() -> None:
+    names = MoEConfig().experts
+    y = torch.tensor([LABELS.index("pneumothorax")])
+    prior = (("pneumothorax", "image", 1.0), ("pneumothorax", "image_texture", 0.5))
+    bias = routing_bias(y, MODS, LABELS, prior=prior, names=names)
+    assert bias is not None and bias.tolist() == [[1.5, 1.0, 0.0, 0.0, 0.0, 0.0]]
+
+
+def test_routing_prior_with_unknown_names_is_refused() -> None:
+    from moe_app.errors import ModelError
+
+    with pytest.raises(ModelError, match="route_prior"):
+        MoEConfig(route_prior=(("pneumothorax", "image_colour", 1.0),))
+    with pytest.raises(ModelError, match="route_prior"):
+        MoEConfig(route_prior=(("flu", "image", 1.0),))

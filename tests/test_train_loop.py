@@ -159,3 +159,37 @@ def test_evaluate_handwritten_runs_report_only(tiny_cfg: MoEConfig) -> None:
     res = evaluate_handwritten(model, tok, path)
     assert res["n"] == len(texts) and 0.0 <= res["moe"] <= 1.0
     assert set(res["per_class"]) == {"normal", "pneumonia", "heart_failure", "pneumothorax", "pulmonary_embolism"}
+
+
+def test_weight_average_is_an_exponential_moving_average() -> None:
+    from moe_app.train.loop import WeightAverage
+
+    net = torch.nn.BatchNorm1d(2)
+    avg = WeightAverage(net, decay=0.9)
+    start = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.fill_(2.0)
+    net.train()(torch.randn(8, 2))  # bumps num_batches_tracked
+    avg.update(net)
+    assert torch.allclose(avg.state["weight"], 0.9 * start + 0.1 * 2.0)
+    assert int(avg.state["num_batches_tracked"]) == 1  # counters are copied, not averaged
+
+
+def test_calibrated_selection_and_weight_average_train(tiny_table: CaseTable, tiny_cfg: MoEConfig) -> None:
+    """Early stopping on the temperature-calibrated NLL with averaged weights: history records both NLLs."""
+    from moe_app.train.loop import val_nll
+
+    tok = train_wordpiece([r for r in tiny_table.reports if r], 200)
+    cfg = tiny_cfg.replace(vocab_size=tok.vocab_size)
+    tr, va = tiny_table.rows("train"), tiny_table.rows("val")
+    x, y = tiny_table.inputs(tr, tok, cfg), tiny_table.labels[tr]
+    xv, yv = tiny_table.inputs(va, tok, cfg), tiny_table.labels[va]
+    tcfg = TrainConfig(seed=3, epochs=4, batch_size=16, patience=10, select_on="calibrated_nll", ema_decay=0.9)
+    model = MoEModel(cfg)
+    res = fit(model, x, y, xv, yv, tcfg, seed_everything(3, 1))
+    for h in res.history:  # T = 1 is on the temperature grid, so calibrating never makes the NLL worse
+        assert h["val_nll_calibrated"] <= h["val_nll"] + 1e-6
+    best = min(res.history, key=lambda h: h["val_nll_calibrated"])
+    assert res.best_epoch == best["epoch"]
+    nll, _, cal = val_nll(model, xv, yv, dense=False)  # the restored weights are the best epoch's
+    assert cal == pytest.approx(best["val_nll_calibrated"], abs=1e-6)

@@ -37,7 +37,7 @@ class Explanation:
 
 
 def explain_case(model: LoadedModel, case: Case, pred: Prediction, label: str | None = None) -> Explanation:
-    """Grad-CAM heatmaps, report word attributions and vitals attributions for one case.
+    """Class-activation heatmaps (HiResCAM), report word attributions and vitals attributions for one case.
 
     Args:
         model: the loaded model (eval mode) that made `pred`.

@@ -1,7 +1,7 @@
 """Do the image heatmaps point at the pneumothorax? A measurement on a synthetic set.
 
 For every pneumothorax case of a split whose prediction selected an image expert, the share
-of each image expert's Grad-CAM mass that falls on the hemithorax where the generator drew the
+of each image expert's heatmap mass (HiResCAM as the UI shows, or Grad-CAM) that falls on the hemithorax where the generator drew the
 pneumothorax, averaged over the case's image experts, then over cases (target >= 0.7).
 
 Side convention: the manifest's `ptx_side` is the PATIENT's side; on the generator's PA/AP
@@ -50,7 +50,7 @@ class SideCheck:
 
     split: str
     target: str  # "predicted" or a label: the class the heatmaps were computed for
-    method: str = "gradcam"
+    method: str = "hirescam"
     n_pneumothorax: int = 0  # pneumothorax cases with an image in the split
     n_measured: int = 0  # of which an image expert was selected (and a map was non-zero)
     mean_share: float = float("nan")  # the figure the issue asks for
@@ -90,7 +90,7 @@ def _box_half(row: dict[str, str]) -> str | None:
 
 
 def measure(model_dir: Path, data_dir: Path, split: str = "test", target: str = "predicted",
-            limit: int | None = None, include_cross_modal: bool = False, method: str = "gradcam") -> SideCheck:
+            limit: int | None = None, include_cross_modal: bool = False, method: str = "hirescam") -> SideCheck:
     """Run the measurement.
 
     Args:
@@ -100,7 +100,7 @@ def measure(model_dir: Path, data_dir: Path, split: str = "test", target: str = 
         target: "predicted" (what the UI shows) or a label such as "pneumothorax".
         limit: at most this many cases (None: all).
         include_cross_modal: also count the cross-modal expert's image heatmap.
-        method: heatmap method ("gradcam" as the UI shows, or "hirescam").
+        method: heatmap method ("hirescam" as the UI shows, or "gradcam").
     """
     from moe_app.explain.image import image_heatmaps
     from moe_app.intake import load_case_folder

@@ -14,9 +14,9 @@ def check_heatmaps(
     target: str = typer.Option("predicted", help='"predicted" (as the UI shows) or a diagnosis label.'),
     limit: int = typer.Option(0, help="At most this many pneumothorax cases (0 = all)."),
     cross_modal: bool = typer.Option(False, help="Also count the cross-modal expert's heatmap."),
-    method: str = typer.Option("gradcam", help='Heatmap method: "gradcam" (as the UI shows) or "hirescam".'),
+    method: str = typer.Option("hirescam", help='Heatmap method: "hirescam" (as the UI shows) or "gradcam".'),
 ) -> None:
-    """Share of Grad-CAM mass on the hemithorax where the generator drew the pneumothorax (target >= 0.7)."""
+    """Share of heatmap mass on the hemithorax where the generator drew the pneumothorax (target >= 0.7)."""
     from moe_app.errors import MoeAppError
     from moe_app.explain.check_heatmaps import measure
 

@@ -2,8 +2,15 @@
 
 Grad-CAM (Selvaraju et al. 2017, "Grad-CAM: visual explanations from deep networks via
 gradient-based localization") is computed with captum's `LayerGradCam` on the expert's
-`last_conv` layer, for the expert's own logit of the predicted diagnosis, ReLU-ed (only
-evidence for the class), upsampled to the intake image and scaled to [0, 1].
+`last_conv` layer, for the expert's own log-probability of the predicted diagnosis (its
+calibrated log-softmax, i.e. the opinion the mixture actually uses), ReLU-ed (only evidence
+for the class), upsampled to the intake image and scaled to [0, 1].
+
+Why the log-probability rather than the raw logit: evidence every class shares ("this is a
+chest film with two aerated lungs") raises all logits alike and does not change the opinion;
+the gradient of log p_c removes it (d log p_c = d z_c - sum_j p_j d z_j), so the map shows what
+favours this diagnosis over the others. On synthetic pneumothorax films this moves the map
+towards the side with the air rim.
 """
 
 from __future__ import annotations
@@ -23,6 +30,11 @@ from moe_app.model import EXPERTS, LoadedModel, ModelInputs
 from moe_app.prediction import Prediction
 
 METHODS: tuple[str, ...] = ("gradcam", "hirescam")
+# What the UI shows. HiResCAM (gradient x activation per position, summed over channels) is the
+# first-order contribution of each position to the expert's log-probability; Grad-CAM averages
+# the gradient over positions first, which spreads evidence found on one side over both lungs
+# (see the README's explanation figures).
+DEFAULT_METHOD = "hirescam"
 COLORMAP = "inferno"  # perceptually uniform, dark at 0 so cold regions leave the film visible
 
 
@@ -38,14 +50,14 @@ def image_experts(model: LoadedModel, pred: Prediction, include_cross_modal: boo
 
 
 def gradcam(model: LoadedModel, name: str, x: ModelInputs, label_index: int,
-            method: str = "gradcam") -> torch.Tensor:
+            method: str = DEFAULT_METHOD) -> torch.Tensor:
     """Raw class-activation map of one expert at its last conv layer, (1, 1, h, w), ReLU-ed.
 
     Args:
         model: the loaded model.
         name: the expert.
         x: its inputs (batch of 1).
-        label_index: the class whose logit is explained.
+        label_index: the class whose log-probability is explained.
         method: "gradcam": ReLU(sum_k mean_ij(dy/dA_k) A_k) (captum `LayerGradCam`);
             "hirescam": ReLU(sum_k dy/dA_k * A_k) element-wise (captum
             `LayerGradientXActivation`; Draelos and Carin 2020, "Use HiResCAM instead of
@@ -58,7 +70,7 @@ def gradcam(model: LoadedModel, name: str, x: ModelInputs, label_index: int,
 
     def forward(image: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
         kwargs = dict(zip(others, rest, strict=True))
-        return expert(image=image, **kwargs) / model.cfg.temperature  # (B, C)
+        return F.log_softmax(expert(image=image, **kwargs) / model.cfg.temperature, dim=-1)  # (B, C)
 
     extra = tuple(getattr(x, n) for n in others) or None
     with torch.enable_grad():
@@ -88,8 +100,8 @@ def to_unit_map(cam: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
 
 
 def image_heatmaps(model: LoadedModel, case: Case, pred: Prediction, label: str | None = None,
-                   include_cross_modal: bool = False, method: str = "gradcam") -> dict[str, np.ndarray]:
-    """Grad-CAM heatmap of each selected image expert for the predicted diagnosis.
+                   include_cross_modal: bool = False, method: str = DEFAULT_METHOD) -> dict[str, np.ndarray]:
+    """Class-activation heatmap (HiResCAM by default) of each selected image expert for the diagnosis.
 
     Args:
         model: the loaded model (eval mode).
@@ -97,7 +109,7 @@ def image_heatmaps(model: LoadedModel, case: Case, pred: Prediction, label: str 
         pred: its prediction (selected experts, diagnosis).
         label: explain this diagnosis instead of the predicted one.
         include_cross_modal: also map the image branch of a selected cross-modal expert.
-        method: "gradcam" (default) or "hirescam", see `gradcam`.
+        method: "hirescam" (default) or "gradcam", see `gradcam`.
 
     Returns:
         expert name -> (H, W) float32 in [0, 1], H, W = `case.image.model_input.shape`, in

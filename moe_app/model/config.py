@@ -33,6 +33,7 @@ class MoEConfig:
     # --- inputs --------------------------------------------------------------
     image_size: int = 128  # image resized (area interpolation) to (S, S)
     gate_thumb: int = 8  # gate sees an (8, 8) average-pooled thumbnail of the image
+    gate_hidden: int = 0  # router hidden width (0 = a single linear layer)
     max_tokens: int = 96  # report truncated/padded to this many tokens
     n_vitals: int = len(VITALS)  # numeric vitals/labs fields (labels.VITALS order)
     # --- report encoder ------------------------------------------------------
@@ -51,7 +52,9 @@ class MoEConfig:
     texture_stem: int = 4  # image_texture: patch stem size and stride (2 = finer, sees thin lines)
     texture_dilation: int = 1  # image_texture: dilation of its third conv (wider context, same params)
     texture_sides: bool = False  # image_texture: pool left and right image halves separately
+    texture_pool: str = "meanmax"  # image_texture: pooling over positions, "meanmax", "mean" or "max"
     shape_channels: int = 0  # image_shape: channels of its last conv (0 = cnn_width // 2)
+    shape_head: str = "mlp"  # image_shape: "mlp" over the whole map, or "pooled" local evidence
     cross_width: int = 0  # cross_modal: first conv width of its image branch (0 = cnn_width)
     cross_pool: int = 2  # cross_modal: the image is average-pooled by this factor first
     # --- gate and training ---------------------------------------------------
@@ -63,7 +66,7 @@ class MoEConfig:
     w_route: float = 0.5  # weight of the routing-supervision loss (losses.routing_supervision)
     tau_route: float = 0.5  # temperature of its "which expert is right" target
     route_bias_multimodal: float = 0.0  # added to cross-modal experts' routing-target score (< 0: prefer specialists)
-    # (label, modality, bonus): added to the routing-target score of that modality's experts on
+    # (label, modality or expert name, bonus): added to the routing-target score of those experts on
     # cases of that label, e.g. ("pneumothorax", "image", 2.0): a domain prior on which evidence
     # should decide; it only matters when those experts are also right (see losses.routing_supervision).
     route_prior: tuple[tuple[str, str, float], ...] = ()
@@ -76,6 +79,13 @@ class MoEConfig:
             raise ModelError("the expert list must be non-empty and without duplicates")
         if self.text_encoder not in ("bert_small", "pretrained"):
             raise ModelError(f"unknown text_encoder {self.text_encoder!r}")
+        for label, who, _ in self.route_prior:
+            if label not in self.labels or who not in (*self.experts, "image", "report", "vitals", "multimodal"):
+                raise ModelError(f"route_prior entry ({label!r}, {who!r}) names an unknown label, modality or expert")
+        if self.texture_pool not in ("meanmax", "mean", "max"):
+            raise ModelError(f"unknown texture_pool {self.texture_pool!r} (meanmax, mean or max)")
+        if self.shape_head not in ("mlp", "pooled"):
+            raise ModelError(f"unknown shape_head {self.shape_head!r} (mlp or pooled)")
         if self.temperature <= 0:
             raise ModelError("the calibration temperature must be positive")
 
@@ -122,6 +132,8 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     patience: int = 3  # early stopping: epochs without val improvement
+    ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
+    select_on: str = "nll"  # early stopping watches "nll" or "calibrated_nll" (after temperature scaling)
     threads: int = 1  # 1 is fastest on a shared 2-core machine (no OpenMP spin-waiting)
     abstain_coverage: float = 0.95  # abstention threshold keeps this share of val cases
     extra: dict[str, Any] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""The gating network (router): cheap features of every present modality -> one nn.Linear.
+"""The gating network (router): cheap features of every present modality -> a small MLP (or one nn.Linear).
 
 Routing follows Mixtral / Switch Transformer: softmax over experts, top-k, renormalise over
 the selected ones. Experts whose required modality is absent (or that the caller masks out)
@@ -38,7 +38,12 @@ class Gate(nn.Module):
         self.cfg = cfg
         self.token_bag = nn.Embedding(cfg.vocab_size, cfg.token_dim, padding_idx=0)
         n_features = cfg.gate_thumb**2 + cfg.token_dim + cfg.n_vitals_features + 3
-        self.router = nn.Linear(n_features, len(cfg.experts))
+        n_experts = len(cfg.experts)
+        # gate_hidden = 0: one linear layer (the first shipped model); > 0: one hidden layer, so the
+        # router can combine cues ("report mentions a pleural line AND the film is present")
+        self.router = (nn.Linear(n_features, n_experts) if cfg.gate_hidden <= 0 else
+                       nn.Sequential(nn.Linear(n_features, cfg.gate_hidden), nn.GELU(),
+                                     nn.Linear(cfg.gate_hidden, n_experts)))
 
     def features(self, image: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  vitals: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:

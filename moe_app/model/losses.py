@@ -103,7 +103,8 @@ def routing_supervision(gate_logits: torch.Tensor, expert_logits: torch.Tensor, 
 
 
 def routing_bias(targets: torch.Tensor, modalities: tuple[str, ...], labels: tuple[str, ...],
-                 multimodal: float = 0.0, prior: tuple[tuple[str, str, float], ...] = ()) -> torch.Tensor | None:
+                 multimodal: float = 0.0, prior: tuple[tuple[str, str, float], ...] = (),
+                 names: tuple[str, ...] = ()) -> torch.Tensor | None:
     """(B, E) preference added to the routing target's scores, or None when there is none.
 
     Args:
@@ -111,15 +112,17 @@ def routing_bias(targets: torch.Tensor, modalities: tuple[str, ...], labels: tup
         modalities: modality of each expert ("image", "report", "vitals", "multimodal").
         labels: class names in index order.
         multimodal: added for every multimodal expert (< 0 prefers the single-modality specialists).
-        prior: (label, modality, bonus) triples, added for that modality's experts on that label's cases.
+        prior: (label, who, bonus) triples, added on that label's cases for the experts of modality
+            `who`, or for the expert named `who` (`names` gives the expert names).
+        names: expert names in gate order (only needed when a prior names an expert).
     """
     if multimodal == 0.0 and not prior:
         return None
     mods = list(modalities)
     table = torch.zeros(len(labels), len(mods))  # (C, E)
     table[:, [i for i, m in enumerate(mods) if m == "multimodal"]] += multimodal
-    for label, modality, bonus in prior:
-        table[labels.index(label), [i for i, m in enumerate(mods) if m == modality]] += bonus
+    for label, who, bonus in prior:
+        table[labels.index(label), [i for i, m in enumerate(mods) if who in (m, names[i] if names else None)]] += bonus
     return table[targets]  # (B, E)
 
 

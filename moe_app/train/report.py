@@ -132,7 +132,7 @@ Cases per split: {data.get("splits", "see metrics.json")}. Cases per label: {dat
 Missing modalities (share of cases): {data.get("missing", "see metrics.json")}.
 
 ## Architecture
-A gating network (one linear router on cheap features: an {cfg["gate_thumb"]}x{cfg["gate_thumb"]} image
+A gating network ({"a one-hidden-layer MLP router (width " + str(cfg["gate_hidden"]) + ")" if cfg.get("gate_hidden") else "one linear router"} on cheap features: an {cfg["gate_thumb"]}x{cfg["gate_thumb"]} image
 thumbnail, a bag-of-tokens embedding, the vitals vector and the modality-presence mask) picks the
 top-{cfg["top_k"]} experts; experts whose modality is absent get weight 0. Output = sum of gate
 weight x expert probability, so contributions add up exactly. Report encoder: `{cfg["text_encoder"]}`.
