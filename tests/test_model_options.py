@@ -125,3 +125,61 @@ def test_routing_prior_with_unknown_names_is_refused() -> None:
         MoEConfig(route_prior=(("pneumothorax", "image_colour", 1.0),))
     with pytest.raises(ModelError, match="route_prior"):
         MoEConfig(route_prior=(("flu", "image", 1.0),))
+
+
+def test_gate_temperature_keeps_selection_and_exact_decomposition() -> None:
+    from moe_app.model.features import ModelInputs
+
+    torch.manual_seed(1)
+    cfg = MoEConfig(image_size=32, vocab_size=50, gate_hidden=8)
+    model = MoEModel(cfg).eval()
+    b = 6
+    x = ModelInputs(image=torch.rand(b, 1, 32, 32), input_ids=torch.randint(1, 50, (b, 8)),
+                    attention_mask=torch.ones(b, 8, dtype=torch.long), vitals=torch.rand(b, cfg.n_vitals_features),
+                    presence=torch.ones(b, 3))
+    with torch.no_grad():
+        base = model(x)
+        model.cfg = cfg.replace(gate_temperature=0.3)
+        sharp = model(x)
+    assert torch.equal(base.weights > 0, sharp.weights > 0)  # same experts selected
+    top_base = base.weights.max(1).values
+    top_sharp = sharp.weights.max(1).values
+    assert (top_sharp >= top_base - 1e-6).all() and (top_sharp > top_base).any()  # first choice trusted more
+    assert torch.allclose(sharp.contributions.sum(1), sharp.probs, atol=1e-6)
+    with pytest.raises(Exception, match="temperatures must be positive"):
+        MoEConfig(gate_temperature=0.0)
+
+
+def test_fit_calibration_sharpens_an_underconfident_mixture() -> None:
+    """A right, confident expert averaged 50/50 with a clueless one: T_g < 1 recovers the confidence."""
+    from moe_app.model.moe import MoEOutput
+    from moe_app.train.evaluate import fit_calibration, mixture_at_temperature
+
+    n, c = 200, 5
+    y = torch.arange(n) % c
+    good = torch.full((n, c), -4.0)
+    good[torch.arange(n), y] = 4.0  # always right, p(y) ~ 0.99
+    logits = torch.stack([good, torch.zeros(n, c)], dim=1)  # (n, 2, C): second expert uniform
+    gate_logits = torch.stack([torch.full((n,), 1.0), torch.zeros(n)], dim=1)  # the good one ranked first
+    weights = torch.softmax(gate_logits, -1)
+    ran = torch.ones(n, 2, dtype=torch.bool)
+    out = MoEOutput(probs=torch.zeros(n, c), gate_logits=gate_logits, gate_probs=weights, weights=weights,
+                    selected=torch.tensor([[0, 1]] * n), expert_logits=logits, expert_probs=torch.zeros(n, 2, c),
+                    ran=ran, available=ran, contributions=torch.zeros(n, 2, c))
+    t, tg = fit_calibration(out, y)
+    assert tg < 0.5
+    nll = lambda p: float(-p[torch.arange(n), y].log().mean())  # noqa: E731
+    assert nll(mixture_at_temperature(out, t, tg)) < nll(mixture_at_temperature(out, 1.0)) - 0.1
+
+
+def test_config_json_without_newer_fields_means_the_old_behaviour() -> None:
+    """A config.json written before the MLP gate and routing priors existed loads as it was trained."""
+    import json
+
+    raw = json.loads(MoEConfig().to_json())
+    for name in ("gate_hidden", "texture_dilation", "shape_channels", "cross_width", "route_prior"):
+        raw.pop(name)
+    old = MoEConfig.from_json(json.dumps(raw))
+    assert old.gate_hidden == 0 and old.route_prior == () and old.texture_dilation == 1
+    assert isinstance(MoEModel(old.replace(vocab_size=64)).gate.router, torch.nn.Linear)
+    assert MoEConfig.from_json(MoEConfig().to_json()) == MoEConfig()  # a current file keeps its values

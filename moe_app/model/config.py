@@ -23,6 +23,26 @@ DEFAULT_EXPERTS: tuple[str, ...] = (
 )
 
 
+# The routing prior of the shipped model: a pneumothorax is a film finding, so when the image experts
+# are right on a pneumothorax case the gate is taught to let them decide (rather than the report,
+# which often hedges, or the cross-modal expert); a pulmonary embolism is a clinical diagnosis
+# (tachycardia, hypoxaemia, D-dimer) that a plain film rarely shows, so the vitals expert is preferred.
+DEFAULT_ROUTE_PRIOR: tuple[tuple[str, str, float], ...] = (
+    ("pneumothorax", "image", 2.5),
+    ("pneumothorax", "report", -1.0),
+    ("pneumothorax", "multimodal", -1.0),
+    ("pulmonary_embolism", "vitals", 1.0),
+    ("pulmonary_embolism", "multimodal", -0.5),
+)
+
+
+# Fields added (or whose default changed) after the first published checkpoint: a config.json that
+# lacks one was written before it existed, so it means the behaviour of that time, not today's default.
+LEGACY_DEFAULTS: dict[str, Any] = {
+    "gate_hidden": 0, "texture_dilation": 1, "shape_channels": 0, "cross_width": 0, "route_prior": (),
+}
+
+
 @dataclass(frozen=True)
 class MoEConfig:
     """Hyper-parameters of the Mixture of Experts (saved as config.json next to the weights)."""
@@ -33,7 +53,7 @@ class MoEConfig:
     # --- inputs --------------------------------------------------------------
     image_size: int = 128  # image resized (area interpolation) to (S, S)
     gate_thumb: int = 8  # gate sees an (8, 8) average-pooled thumbnail of the image
-    gate_hidden: int = 0  # router hidden width (0 = a single linear layer)
+    gate_hidden: int = 64  # router hidden width (0 = a single linear layer)
     max_tokens: int = 96  # report truncated/padded to this many tokens
     n_vitals: int = len(VITALS)  # numeric vitals/labs fields (labels.VITALS order)
     # --- report encoder ------------------------------------------------------
@@ -41,8 +61,8 @@ class MoEConfig:
     text_encoder_path: str = ""  # pretrained: folder with config.json + weights; "" = packaged MiniLM
     text_encoder_sha256: str = ""  # pretrained: expected sha256 of model.safetensors ("" = skip)
     vocab_size: int = 1000  # tokenizer vocabulary (set from the tokenizer at build time)
-    bert_hidden: int = 64  # bert_small: width
-    bert_layers: int = 2  # bert_small: transformer blocks
+    bert_hidden: int = 56  # bert_small: width
+    bert_layers: int = 1  # bert_small: transformer blocks
     bert_heads: int = 2  # bert_small: attention heads
     token_dim: int = 32  # cheap bag-of-token embedding width (gate, keywords, cross-modal)
     # --- experts -------------------------------------------------------------
@@ -50,12 +70,12 @@ class MoEConfig:
     hidden: int = 64  # hidden width of MLP heads
     dropout: float = 0.1
     texture_stem: int = 4  # image_texture: patch stem size and stride (2 = finer, sees thin lines)
-    texture_dilation: int = 1  # image_texture: dilation of its third conv (wider context, same params)
+    texture_dilation: int = 2  # image_texture: dilation of its third conv (wider context, same params)
     texture_sides: bool = False  # image_texture: pool left and right image halves separately
     texture_pool: str = "meanmax"  # image_texture: pooling over positions, "meanmax", "mean" or "max"
-    shape_channels: int = 0  # image_shape: channels of its last conv (0 = cnn_width // 2)
+    shape_channels: int = 6  # image_shape: channels of its last conv (0 = cnn_width // 2)
     shape_head: str = "mlp"  # image_shape: "mlp" over the whole map, or "pooled" local evidence
-    cross_width: int = 0  # cross_modal: first conv width of its image branch (0 = cnn_width)
+    cross_width: int = 16  # cross_modal: first conv width of its image branch (0 = cnn_width)
     cross_pool: int = 2  # cross_modal: the image is average-pooled by this factor first
     # --- gate and training ---------------------------------------------------
     noise_std: float = 1.0  # std of the Gaussian noise added to gate logits (training only)
@@ -63,14 +83,15 @@ class MoEConfig:
     w_balance: float = 0.02  # weight of the Switch load-balancing loss
     w_z: float = 0.001  # weight of the router z-loss (ST-MoE)
     w_expert: float = 0.5  # weight of the auxiliary per-expert cross-entropy
-    w_route: float = 0.5  # weight of the routing-supervision loss (losses.routing_supervision)
+    w_route: float = 1.0  # weight of the routing-supervision loss (losses.routing_supervision)
     tau_route: float = 0.5  # temperature of its "which expert is right" target
     route_bias_multimodal: float = 0.0  # added to cross-modal experts' routing-target score (< 0: prefer specialists)
     # (label, modality or expert name, bonus): added to the routing-target score of those experts on
     # cases of that label, e.g. ("pneumothorax", "image", 2.0): a domain prior on which evidence
     # should decide; it only matters when those experts are also right (see losses.routing_supervision).
-    route_prior: tuple[tuple[str, str, float], ...] = ()
+    route_prior: tuple[tuple[str, str, float], ...] = DEFAULT_ROUTE_PRIOR
     temperature: float = 1.0  # calibration: expert logits are divided by it (fitted on val)
+    gate_temperature: float = 1.0  # calibration: gate logits are divided by it (fitted on val; same selection)
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
@@ -86,8 +107,8 @@ class MoEConfig:
             raise ModelError(f"unknown texture_pool {self.texture_pool!r} (meanmax, mean or max)")
         if self.shape_head not in ("mlp", "pooled"):
             raise ModelError(f"unknown shape_head {self.shape_head!r} (mlp or pooled)")
-        if self.temperature <= 0:
-            raise ModelError("the calibration temperature must be positive")
+        if self.temperature <= 0 or self.gate_temperature <= 0:
+            raise ModelError("the calibration temperatures must be positive")
 
     @property
     def n_classes(self) -> int:
@@ -114,6 +135,7 @@ class MoEConfig:
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ModelError(f"model config.json has unknown fields {unknown}; is the app older than the model?")
+        raw = {**LEGACY_DEFAULTS, **raw}
         for name in ("labels", "experts"):
             if name in raw:
                 raw[name] = tuple(raw[name])
@@ -127,13 +149,13 @@ class TrainConfig:
     """Training-loop settings (not needed to run the model, saved in metrics.json)."""
 
     seed: int = 0
-    epochs: int = 12
+    epochs: int = 16
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-4
-    patience: int = 3  # early stopping: epochs without val improvement
+    patience: int = 6  # early stopping: epochs without val improvement
     ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
-    select_on: str = "nll"  # early stopping watches "nll" or "calibrated_nll" (after temperature scaling)
+    select_on: str = "calibrated_nll"  # early stopping watches "nll" or "calibrated_nll" (after temperature scaling)
     threads: int = 1  # 1 is fastest on a shared 2-core machine (no OpenMP spin-waiting)
     abstain_coverage: float = 0.95  # abstention threshold keeps this share of val cases
     extra: dict[str, Any] = field(default_factory=dict)

@@ -59,7 +59,7 @@ class Gate(nn.Module):
 
 
 def route(logits: torch.Tensor, available: torch.Tensor, top_k: int, noise_std: float = 0.0,
-          dense: bool = False) -> GateOutput:
+          dense: bool = False, temperature: float = 1.0) -> GateOutput:
     """Mask, (optionally) add noise, softmax, top-k, renormalise.
 
     Args:
@@ -68,12 +68,15 @@ def route(logits: torch.Tensor, available: torch.Tensor, top_k: int, noise_std: 
         top_k: experts to select per case (fewer if fewer are available).
         noise_std: std of Gaussian noise added to the logits (pass 0 at inference).
         dense: weight every available expert by its full softmax probability (dense baseline).
+        temperature: the gate's calibration temperature (fitted on validation after training):
+            the softmax is taken over logits / temperature. It never changes which experts are
+            selected (same order), only how the weight is shared between them.
     """
     assert available.any(1).all(), "every case needs at least one available expert"
     if noise_std > 0:
         logits = logits + torch.randn_like(logits) * noise_std
     logits = logits.masked_fill(~available, float("-inf"))  # (B, E)
-    probs = F.softmax(logits, dim=-1)  # (B, E)
+    probs = F.softmax(logits / temperature, dim=-1)  # (B, E)
     k = logits.shape[1] if dense else min(top_k, logits.shape[1])
     top_p, top_i = torch.topk(probs, k, dim=-1)  # (B, k)
     valid = top_p > 0  # (B, k) fewer than k experts available -> padding slots

@@ -88,7 +88,8 @@ class MoEModel(nn.Module):
             available = available & expert_mask.to(torch.bool).expand(b, e)  # (B, E)
         raw = self.gate(**x.kwargs(self.gate.input_names))  # (B, E)
         noise = self.cfg.noise_std if self.training else 0.0
-        g = route(raw, available, top_k or self.cfg.top_k, noise_std=noise, dense=dense)
+        g = route(raw, available, top_k or self.cfg.top_k, noise_std=noise, dense=dense,
+                  temperature=self.cfg.gate_temperature)
         ran = available if (run_all or dense) else g.weights > 0  # (B, E)
         logits = raw.new_zeros(b, e, c)  # (B, E, C)
         for i, name in enumerate(self.cfg.experts):

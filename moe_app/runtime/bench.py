@@ -62,7 +62,8 @@ def routing_masks(p: BasePredictor, x: Any) -> tuple[np.ndarray, np.ndarray]:
     from moe_app.model import route
 
     available = p.available(x, None)  # (B, E)
-    g = route(torch.from_numpy(p.gate_logits(x)), torch.from_numpy(available), p.cfg.top_k)
+    g = route(torch.from_numpy(p.gate_logits(x)), torch.from_numpy(available), p.cfg.top_k,
+              temperature=p.cfg.gate_temperature)
     return g.weights.numpy() > 0, available
 
 

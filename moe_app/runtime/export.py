@@ -42,7 +42,7 @@ OPSET = 18
 FORMAT = 1  # manifest layout version
 EXPORT_TOLERANCE = 1e-4  # max |ONNX - torch| logit difference accepted right after export
 # Config fields that do not change the graphs (routing and calibration happen outside them).
-_NOT_IN_GRAPHS = ("temperature", "top_k", "noise_std", "modality_dropout", "w_balance", "w_z", "w_expert")
+_NOT_IN_GRAPHS = ("temperature", "gate_temperature", "top_k", "noise_std", "modality_dropout", "w_balance", "w_z", "w_expert")
 
 
 def architecture_sha256(cfg: MoEConfig) -> str:

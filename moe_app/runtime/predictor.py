@@ -138,7 +138,8 @@ class BasePredictor(ABC):
         """
         available = self.available(x, expert_mask)  # (B, E)
         raw = self.gate_logits(x)  # (B, E)
-        g = route(torch.from_numpy(raw), torch.from_numpy(available), self._k(top_k), dense=dense)
+        g = route(torch.from_numpy(raw), torch.from_numpy(available), self._k(top_k), dense=dense,
+                  temperature=self.cfg.gate_temperature)
         weights = g.weights.numpy()  # (B, E)
         ran = available if dense else weights > 0  # (B, E)
         logits = np.zeros((len(x), len(self.expert_names), self.cfg.n_classes), np.float32)  # (B, E, C)

@@ -49,21 +49,44 @@ def classification_metrics(probs: np.ndarray, y: np.ndarray) -> dict[str, float]
     return out
 
 
-def mixture_at_temperature(out: MoEOutput, t: float) -> torch.Tensor:
-    """Mixture probabilities with every expert's logits divided by t (gate weights unchanged)."""
+def weights_at_gate_temperature(out: MoEOutput, tg: float) -> torch.Tensor:
+    """Renormalised weights of the already selected experts with the gate logits divided by tg, (B, E)."""
+    selected = out.weights > 0  # (B, E); the selection does not depend on tg
+    return F.softmax((out.gate_logits / tg).masked_fill(~selected, float("-inf")), dim=-1)
+
+
+def mixture_at_temperature(out: MoEOutput, t: float, tg: float | None = None) -> torch.Tensor:
+    """Mixture probabilities with every expert's logits divided by t (and the gate's by tg, if given)."""
     p = F.softmax(out.expert_logits / t, dim=-1) * out.ran.unsqueeze(-1)  # (B, E, C)
-    return (out.weights.unsqueeze(-1) * p).sum(1)  # (B, C)
+    w = out.weights if tg is None else weights_at_gate_temperature(out, tg)  # (B, E)
+    return (w.unsqueeze(-1) * p).sum(1)  # (B, C)
 
 
-def fit_temperature(out: MoEOutput, y: torch.Tensor) -> float:
-    """Temperature minimising the validation NLL of the mixture (grid over log T, deterministic)."""
-    best_t, best = 1.0, math.inf
-    for t in np.exp(np.linspace(math.log(0.2), math.log(5.0), 161)):
-        p = mixture_at_temperature(out, float(t)).gather(1, y.view(-1, 1)).clamp(min=1e-8)
-        nll = float(-p.log().mean())
-        if nll < best:
-            best, best_t = nll, float(t)
-    return best_t
+def _nll(p: torch.Tensor, y: torch.Tensor) -> float:
+    return float(-p.gather(1, y.view(-1, 1)).clamp(min=1e-8).log().mean())
+
+
+def fit_temperature(out: MoEOutput, y: torch.Tensor, tg: float | None = None) -> float:
+    """Expert temperature minimising the validation NLL of the mixture (grid over log T, deterministic)."""
+    grid = np.exp(np.linspace(math.log(0.2), math.log(5.0), 161))
+    return float(min(grid, key=lambda t: _nll(mixture_at_temperature(out, float(t), tg), y)))
+
+
+def fit_calibration(out: MoEOutput, y: torch.Tensor, rounds: int = 2) -> tuple[float, float]:
+    """Expert temperature T and gate temperature T_g minimising the validation NLL (coordinate descent).
+
+    T softens or sharpens every expert's opinion; T_g shares the weight between the selected
+    experts more or less evenly (it never changes which ones are selected). Mixing a confident,
+    right expert with a hesitant one makes the average under-confident, which T alone cannot undo
+    without over-sharpening the hesitant one; T_g < 1 trusts the gate's first choice more.
+    Both keep the mixture a weighted sum of expert probabilities, so contributions stay exact.
+    """
+    gate_grid = np.exp(np.linspace(math.log(0.1), math.log(3.0), 61))
+    t, tg = fit_temperature(out, y), 1.0
+    for _ in range(rounds):
+        tg = float(min(gate_grid, key=lambda g: _nll(mixture_at_temperature(out, t, float(g)), y)))
+        t = fit_temperature(out, y, tg)
+    return t, tg
 
 
 def fit_abstention(probs: np.ndarray, y: np.ndarray, coverage: float) -> AbstentionRule:

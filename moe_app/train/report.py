@@ -80,7 +80,7 @@ def print_report(m: dict[str, Any], console: Console | None = None) -> None:
         console.print(f"abstention: uncertain if calibrated max probability < {a['threshold']:.3f}; "
                       f"test coverage {a['test_coverage']:.3f}, accuracy on kept {a['test_accuracy_kept']:.3f}")
     if "temperature" in m:
-        console.print(f"temperature {m['temperature']:.3f}; training time {m.get('train_seconds_total', 0) / 60:.1f} min "
+        console.print(f"temperature {m['temperature']:.3f} (gate {m.get('gate_temperature', 1.0):.3f}); training time {m.get('train_seconds_total', 0) / 60:.1f} min "
                       f"on {m.get('torch_threads')} threads")
 
 
@@ -136,7 +136,8 @@ A gating network ({"a one-hidden-layer MLP router (width " + str(cfg["gate_hidde
 thumbnail, a bag-of-tokens embedding, the vitals vector and the modality-presence mask) picks the
 top-{cfg["top_k"]} experts; experts whose modality is absent get weight 0. Output = sum of gate
 weight x expert probability, so contributions add up exactly. Report encoder: `{cfg["text_encoder"]}`.
-Calibration: every expert's logits are divided by T = {m["temperature"]:.3f} (fitted on validation).
+Calibration (fitted on validation): every expert's logits are divided by T = {m["temperature"]:.3f} and the gate's
+logits by T_g = {m.get("gate_temperature", 1.0):.3f} (same experts selected; T_g < 1 shares their weight less evenly).
 Expert parameters: {p["experts_total"]:,} in total; per case on average {p["active_mean"]:,.0f}
 ({p["active_share_mean"]:.1%}), at most {p["active_max"]:,.0f} ({p["active_share_max"]:.1%}).
 Gate: {p["gate"]:,} parameters. Frozen pretrained parameters: {p["frozen"]:,}.

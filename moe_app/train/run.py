@@ -23,7 +23,7 @@ from moe_app.train.evaluate import (
     abstention_stats,
     classification_metrics,
     fit_abstention,
-    fit_temperature,
+    fit_calibration,
     routing_stats,
 )
 from moe_app.train.loop import batched_forward, fit, seed_everything
@@ -84,9 +84,11 @@ def evaluate_model(model: MoEModel, x: ModelInputs, y: torch.Tensor, dense: bool
 
 def calibrate(model: MoEModel, x: ModelInputs, y: torch.Tensor, coverage: float,
               dense: bool = False) -> AbstentionRule:
-    """Fit the temperature (stored in model.cfg) and the abstention rule on validation."""
+    """Fit the expert and gate temperatures (stored in model.cfg) and the abstention rule on validation."""
+    model.cfg = model.cfg.replace(temperature=1.0, gate_temperature=1.0)
     out = batched_forward(model, x, dense=dense)
-    model.cfg = model.cfg.replace(temperature=fit_temperature(out, y))
+    t, tg = fit_calibration(out, y)
+    model.cfg = model.cfg.replace(temperature=t, gate_temperature=tg)
     probs = batched_forward(model, x, dense=dense).probs.numpy()
     return fit_abstention(probs, y.numpy(), coverage)
 
@@ -171,11 +173,13 @@ def run_training(table: CaseTable, out_dir: Path, cfg: MoEConfig, tcfg: TrainCon
     probs = moe.pop("_probs").numpy()
     abst_test = abstention_stats(probs, s.y["test"].numpy(), abst.threshold)
     metrics: dict[str, object] = {
-        "config": json.loads(cfg.replace(temperature=model.cfg.temperature).to_json()),
+        "config": json.loads(cfg.replace(temperature=model.cfg.temperature,
+                                         gate_temperature=model.cfg.gate_temperature).to_json()),
         "train_config": asdict(tcfg),
         "data": data_summary or {},
         "moe": {**moe, "best_epoch": fit_res.best_epoch, "seconds": fit_res.seconds, "history": fit_res.history},
         "temperature": model.cfg.temperature,
+        "gate_temperature": model.cfg.gate_temperature,
         "abstention": {**asdict(abst), "test_coverage": abst_test["val_coverage"],
                        "test_accuracy_kept": abst_test["val_accuracy_kept"]},
     }
