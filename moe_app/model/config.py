@@ -31,6 +31,7 @@ DEFAULT_ROUTE_PRIOR: tuple[tuple[str, str, float], ...] = (
     ("pneumothorax", "image", 2.5),
     ("pneumothorax", "report", -1.0),
     ("pneumothorax", "multimodal", -1.0),
+    ("pneumothorax", "image_shape", -1.0),  # of the two image experts, the one whose heatmap localises
     ("pulmonary_embolism", "vitals", 1.0),
     ("pulmonary_embolism", "multimodal", -0.5),
 )
