@@ -183,3 +183,28 @@ def test_config_json_without_newer_fields_means_the_old_behaviour() -> None:
     assert old.gate_hidden == 0 and old.route_prior == () and old.texture_dilation == 1
     assert isinstance(MoEModel(old.replace(vocab_size=64)).gate.router, torch.nn.Linear)
     assert MoEConfig.from_json(MoEConfig().to_json()) == MoEConfig()  # a current file keeps its values
+
+
+def test_fit_calibration_never_flattens_the_gate() -> None:
+    """When the gate's first choice is often wrong a flatter gate would fit better; T_g stays at most 1."""
+    from moe_app.model.moe import MoEOutput
+    from moe_app.train.evaluate import fit_calibration
+
+    n, c = 200, 5
+    y = torch.arange(n) % c
+    right = torch.full((n, c), -3.0)
+    right[torch.arange(n), y] = 3.0
+    wrong = torch.full((n, c), -3.0)
+    wrong[torch.arange(n), (y + 1) % c] = 3.0
+    first_wrong = torch.arange(n) % 2 == 0  # half the cases: the gate's first choice is the wrong expert
+    first = torch.where(first_wrong.view(-1, 1), wrong, right)
+    second = torch.where(first_wrong.view(-1, 1), right, wrong)
+    logits = torch.stack([first, second], dim=1)
+    gate_logits = torch.stack([torch.full((n,), 2.0), torch.zeros(n)], dim=1)
+    weights = torch.softmax(gate_logits, -1)
+    ran = torch.ones(n, 2, dtype=torch.bool)
+    out = MoEOutput(probs=torch.zeros(n, c), gate_logits=gate_logits, gate_probs=weights, weights=weights,
+                    selected=torch.tensor([[0, 1]] * n), expert_logits=logits, expert_probs=torch.zeros(n, 2, c),
+                    ran=ran, available=ran, contributions=torch.zeros(n, 2, c))
+    _, tg = fit_calibration(out, y)
+    assert tg == pytest.approx(1.0)
