@@ -40,12 +40,16 @@ def _loss(model: MoEModel, x, y) -> float:
                                 out.ran, y, c.w_balance, c.w_z, c.w_expert)["loss"])
 
 
+def _train_val(table: CaseTable, cfg: MoEConfig) -> tuple[MoEConfig, object, torch.Tensor, object, torch.Tensor]:
+    """Tokenizer trained on the tiny set; the config sized to it; train and val inputs and labels."""
+    tok = train_wordpiece([r for r in table.reports if r], 200)
+    cfg = cfg.replace(vocab_size=tok.vocab_size)
+    tr, va = table.rows("train"), table.rows("val")
+    return cfg, table.inputs(tr, tok, cfg), table.labels[tr], table.inputs(va, tok, cfg), table.labels[va]
+
+
 def test_short_training_reduces_loss_and_is_deterministic(tiny_table: CaseTable, tiny_cfg: MoEConfig) -> None:
-    tok = train_wordpiece([r for r in tiny_table.reports if r], 200)
-    cfg = tiny_cfg.replace(vocab_size=tok.vocab_size)
-    tr, va = tiny_table.rows("train"), tiny_table.rows("val")
-    x, y = tiny_table.inputs(tr, tok, cfg), tiny_table.labels[tr]
-    xv, yv = tiny_table.inputs(va, tok, cfg), tiny_table.labels[va]
+    cfg, x, y, xv, yv = _train_val(tiny_table, tiny_cfg)
     tcfg = TrainConfig(seed=3, epochs=6, batch_size=16, patience=10)
     probs = []
     for _ in range(2):
@@ -179,11 +183,7 @@ def test_calibrated_selection_and_weight_average_train(tiny_table: CaseTable, ti
     """Early stopping on the temperature-calibrated NLL with averaged weights: history records both NLLs."""
     from moe_app.train.loop import val_nll
 
-    tok = train_wordpiece([r for r in tiny_table.reports if r], 200)
-    cfg = tiny_cfg.replace(vocab_size=tok.vocab_size)
-    tr, va = tiny_table.rows("train"), tiny_table.rows("val")
-    x, y = tiny_table.inputs(tr, tok, cfg), tiny_table.labels[tr]
-    xv, yv = tiny_table.inputs(va, tok, cfg), tiny_table.labels[va]
+    cfg, x, y, xv, yv = _train_val(tiny_table, tiny_cfg)
     tcfg = TrainConfig(seed=3, epochs=4, batch_size=16, patience=10, select_on="calibrated_nll", ema_decay=0.9)
     model = MoEModel(cfg)
     res = fit(model, x, y, xv, yv, tcfg, seed_everything(3, 1))
