@@ -66,24 +66,6 @@ def test_texture_expert_variants_shapes(sides: bool) -> None:
         assert not torch.allclose(out, expert(x.flip(-1)))
 
 
-@pytest.mark.parametrize("pool", ["meanmax", "mean", "max"])
-def test_texture_pool_options(pool: str) -> None:
-    cfg = MoEConfig(texture_pool=pool)
-    expert = ImageTextureExpert(cfg).eval()
-    x = torch.rand(2, 1, cfg.image_size, cfg.image_size)
-    assert expert(x).shape == (2, cfg.n_classes)
-    width = expert.head[-1].in_features
-    assert width == (4 if pool == "meanmax" else 2) * cfg.cnn_width
-
-
-@pytest.mark.parametrize("bad", [{"texture_pool": "median"}, {"shape_head": "attention"}])
-def test_unknown_head_options_are_refused(bad: dict[str, str]) -> None:
-    from moe_app.errors import ModelError
-
-    with pytest.raises(ModelError, match="unknown"):
-        MoEConfig(**bad)
-
-
 def test_mlp_gate_routes_and_masks_like_the_linear_one() -> None:
     torch.manual_seed(0)
     cfg = MoEConfig(gate_hidden=16, image_size=32, vocab_size=50)
@@ -100,14 +82,6 @@ def test_mlp_gate_routes_and_masks_like_the_linear_one() -> None:
     assert (out.weights[:, report] == 0).all()  # absent report: its experts get weight 0
     assert torch.allclose(out.weights.sum(1), torch.ones(b))
     assert ((out.weights > 0).sum(1) == cfg.top_k).all()
-
-
-def test_pooled_shape_head_is_smaller_and_works() -> None:
-    mlp = MoEModel(MoEConfig(vocab_size=64)).experts["image_shape"]
-    pooled = MoEModel(MoEConfig(vocab_size=64, shape_head="pooled", shape_channels=16)).experts["image_shape"]
-    x = torch.rand(2, 1, 128, 128)
-    assert pooled.eval()(x).shape == (2, 5)
-    assert sum(p.numel() for p in pooled.parameters()) < sum(p.numel() for p in mlp.parameters())
 
 
 def test_routing_prior_can_name_one_expert() -> None:

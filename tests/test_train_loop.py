@@ -165,26 +165,12 @@ def test_evaluate_handwritten_runs_report_only(tiny_cfg: MoEConfig) -> None:
     assert set(res["per_class"]) == {"normal", "pneumonia", "heart_failure", "pneumothorax", "pulmonary_embolism"}
 
 
-def test_weight_average_is_an_exponential_moving_average() -> None:
-    from moe_app.train.loop import WeightAverage
-
-    net = torch.nn.BatchNorm1d(2)
-    avg = WeightAverage(net, decay=0.9)
-    start = net.weight.detach().clone()
-    with torch.no_grad():
-        net.weight.fill_(2.0)
-    net.train()(torch.randn(8, 2))  # bumps num_batches_tracked
-    avg.update(net)
-    assert torch.allclose(avg.state["weight"], 0.9 * start + 0.1 * 2.0)
-    assert int(avg.state["num_batches_tracked"]) == 1  # counters are copied, not averaged
-
-
-def test_calibrated_selection_and_weight_average_train(tiny_table: CaseTable, tiny_cfg: MoEConfig) -> None:
-    """Early stopping on the temperature-calibrated NLL with averaged weights: history records both NLLs."""
+def test_early_stopping_on_the_calibrated_nll(tiny_table: CaseTable, tiny_cfg: MoEConfig) -> None:
+    """Early stopping on the temperature-calibrated NLL: history records both NLLs, the best epoch is restored."""
     from moe_app.train.loop import val_nll
 
     cfg, x, y, xv, yv = _train_val(tiny_table, tiny_cfg)
-    tcfg = TrainConfig(seed=3, epochs=4, batch_size=16, patience=10, select_on="calibrated_nll", ema_decay=0.9)
+    tcfg = TrainConfig(seed=3, epochs=4, batch_size=16, patience=10, select_on="calibrated_nll")
     model = MoEModel(cfg)
     res = fit(model, x, y, xv, yv, tcfg, seed_everything(3, 1))
     for h in res.history:  # T = 1 is on the temperature grid, so calibrating never makes the NLL worse

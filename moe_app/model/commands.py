@@ -22,8 +22,6 @@ def train(
     patience: int = typer.Option(6, help="Early stopping: epochs without validation improvement."),
     select_on: str = typer.Option("calibrated_nll", "--select-on",
                                   help="Early stopping metric: nll, or calibrated_nll (after temperature scaling)."),
-    ema_decay: float = typer.Option(0.0, "--ema-decay",
-                                    help="Keep an exponential moving average of the weights (e.g. 0.99; 0 = off)."),
     threads: int = typer.Option(1, help="CPU threads for torch (1 is fastest on a busy 2-core machine)."),
     baselines: bool = typer.Option(True, help="Also train the dense and single-modality baselines."),
     rebuild_cache: bool = typer.Option(False, help="Re-decode every case instead of using the feature cache."),
@@ -46,8 +44,7 @@ def train(
         cfg = MoEConfig.from_json(json.dumps({**json.loads(cfg.to_json()), **json.loads(config_json.read_text())}))
     if select_on not in ("nll", "calibrated_nll"):
         raise typer.BadParameter("--select-on must be nll or calibrated_nll")
-    tcfg = TrainConfig(seed=seed, epochs=epochs, threads=threads, patience=patience, select_on=select_on,
-                       ema_decay=ema_decay)
+    tcfg = TrainConfig(seed=seed, epochs=epochs, threads=threads, patience=patience, select_on=select_on)
     t0 = time.perf_counter()
     table = build_cache(data, cfg.image_size, rebuild=rebuild_cache)
     cache_seconds = time.perf_counter() - t0
@@ -63,7 +60,7 @@ def train(
     reproduce = (f"moe-app synth --n {len(table.case_ids)} --seed {synth_seed} --out {data}\n"
                  f"moe-app train --data {data} --out {out} --seed {seed} --epochs {epochs} --top-k {top_k} "
                  f"--image-size {image_size} --text-encoder {text_encoder} --threads {threads} "
-                 f"--patience {patience} --select-on {select_on} --ema-decay {ema_decay}"
+                 f"--patience {patience} --select-on {select_on}"
                  + (f" --config-json {config_json}" if config_json is not None else ""))
     (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2) + "\n")
     (out / "model_card.md").write_text(model_card(metrics, reproduce))

@@ -73,9 +73,7 @@ class MoEConfig:
     texture_stem: int = 4  # image_texture: patch stem size and stride (2 = finer, sees thin lines)
     texture_dilation: int = 2  # image_texture: dilation of its third conv (wider context, same params)
     texture_sides: bool = False  # image_texture: pool left and right image halves separately
-    texture_pool: str = "meanmax"  # image_texture: pooling over positions, "meanmax", "mean" or "max"
     shape_channels: int = 6  # image_shape: channels of its last conv (0 = cnn_width // 2)
-    shape_head: str = "mlp"  # image_shape: "mlp" over the whole map, or "pooled" local evidence
     cross_width: int = 16  # cross_modal: first conv width of its image branch (0 = cnn_width)
     cross_pool: int = 2  # cross_modal: the image is average-pooled by this factor first
     # --- gate and training ---------------------------------------------------
@@ -104,10 +102,6 @@ class MoEConfig:
         for label, who, _ in self.route_prior:
             if label not in self.labels or who not in (*self.experts, "image", "report", "vitals", "multimodal"):
                 raise ModelError(f"route_prior entry ({label!r}, {who!r}) names an unknown label, modality or expert")
-        if self.texture_pool not in ("meanmax", "mean", "max"):
-            raise ModelError(f"unknown texture_pool {self.texture_pool!r} (meanmax, mean or max)")
-        if self.shape_head not in ("mlp", "pooled"):
-            raise ModelError(f"unknown shape_head {self.shape_head!r} (mlp or pooled)")
         if self.temperature <= 0 or self.gate_temperature <= 0:
             raise ModelError("the calibration temperatures must be positive")
 
@@ -155,7 +149,6 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     patience: int = 6  # early stopping: epochs without val improvement
-    ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     select_on: str = "calibrated_nll"  # early stopping watches "nll" or "calibrated_nll" (after temperature scaling)
     threads: int = 1  # 1 is fastest on a shared 2-core machine (no OpenMP spin-waiting)
     abstain_coverage: float = 0.95  # abstention threshold keeps this share of val cases

@@ -74,16 +74,11 @@ class ImageTextureExpert(nn.Module):
         self.features = nn.Sequential(stem, _conv(w, 2 * w, 2), third)
         self.last_conv = nn.Conv2d(2 * w, 2 * w, 3, 1, 1)  # Grad-CAM target, (B, 2w, S/2st, S/2st)
         self.sides = cfg.texture_sides
-        self.pool = cfg.texture_pool
-        per_region = 4 * w if self.pool == "meanmax" else 2 * w
-        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear((2 if self.sides else 1) * per_region, cfg.n_classes))
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear((8 if self.sides else 4) * w, cfg.n_classes))
 
-    def _pool(self, h: torch.Tensor) -> torch.Tensor:
-        """(B, K, h, w) -> (B, 2K) mean and max, or (B, K) mean or max, over positions."""
-        if self.pool == "mean":
-            return h.mean((2, 3))
-        if self.pool == "max":
-            return h.amax((2, 3))
+    @staticmethod
+    def _pool(h: torch.Tensor) -> torch.Tensor:
+        """(B, K, h, w) -> (B, 2K): mean and max over positions."""
         return torch.cat([h.mean((2, 3)), h.amax((2, 3))], dim=1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -92,19 +87,12 @@ class ImageTextureExpert(nn.Module):
             half = h.shape[3] // 2
             pooled = torch.cat([self._pool(h[..., :half]), self._pool(h[..., half:])], dim=1)  # image-left, -right
         else:
-            pooled = self._pool(h)  # (B, 4w) for meanmax
+            pooled = self._pool(h)  # (B, 4w)
         return self.head(pooled)  # (B, C)
 
 
 class ImageShapeExpert(nn.Module):
-    """Coarse, position-aware CNN (CoordConv input) on the image average-pooled to about 64 x 64.
-
-    Head `cfg.shape_head`: "mlp" reads the whole (S/16, S/16) map through an MLP (any layout
-    cue, but its evidence is spread over both lungs); "pooled" sums local evidence (mean and max
-    over positions, then linear), so every position's contribution to a diagnosis is its own
-    and the Grad-CAM map shows where that evidence is. Position still counts, through the
-    coordinate channels of the input.
-    """
+    """Coarse, position-aware CNN (CoordConv input) on the image average-pooled to about 64 x 64."""
 
     input_names = ("image",)
 
@@ -112,22 +100,16 @@ class ImageShapeExpert(nn.Module):
         super().__init__()
         w = cfg.cnn_width
         k = cfg.shape_channels or w // 2
+        self.pool = max(1, cfg.image_size // 64)  # the coarse image is about 64 x 64 whatever the model size
         self.features = nn.Sequential(_conv(3, w, 2), _conv(w, 2 * w, 2), _conv(2 * w, 2 * w, 2))
         self.last_conv = nn.Conv2d(2 * w, k, 3, 1, 1)  # Grad-CAM target, (B, k, S/8p, S/8p)
-        self.pooled = cfg.shape_head == "pooled"
-        self.pool = max(1, cfg.image_size // 64)  # the coarse image is about 64 x 64 whatever the model size
-        if self.pooled:
-            self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(2 * k, cfg.n_classes))
-        else:
-            n = (cfg.image_size // self.pool // 8) ** 2 * k
-            self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(n, cfg.hidden), nn.ReLU(),
-                                      nn.Linear(cfg.hidden, cfg.n_classes))
+        n = (cfg.image_size // self.pool // 8) ** 2 * k
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(n, cfg.hidden), nn.ReLU(),
+                                  nn.Linear(cfg.hidden, cfg.n_classes))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         coarse = F.avg_pool2d(image, self.pool)  # (B, 1, S/p, S/p), S/p about 64
         h = F.relu(self.last_conv(self.features(_coords(coarse))))  # (B, k, S/8p, S/8p)
-        if self.pooled:
-            return self.head(torch.cat([h.mean((2, 3)), h.amax((2, 3))], dim=1))  # (B, 2k) -> (B, C)
         return self.head(h.flatten(1))  # (B, k * (S/8p)^2) -> (B, C)
 
 

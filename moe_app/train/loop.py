@@ -25,27 +25,6 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-class WeightAverage:
-    """Exponential moving average of a model's weights and buffers (evaluated instead of the raw weights).
-
-    Mini-batch noise, the noisy gate and modality dropout make the raw weights jump from step to
-    step (validation accuracy moves by +-1.5 points between epochs); the average is smoother and
-    usually better calibrated. decay 0.99 averages over roughly the last 100 steps (two epochs).
-    """
-
-    def __init__(self, model: torch.nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        for k, v in model.state_dict().items():
-            if v.dtype.is_floating_point:
-                self.state[k].mul_(self.decay).add_(v.detach(), alpha=1.0 - self.decay)
-            else:  # counters such as BatchNorm's num_batches_tracked
-                self.state[k].copy_(v)
-
-
 def seed_everything(seed: int, threads: int) -> torch.Generator:
     """Seed torch, use deterministic kernels where available, return the data-order generator."""
     torch.manual_seed(seed)
@@ -104,7 +83,6 @@ def fit(model: MoEModel, train: ModelInputs, y_train: torch.Tensor, val: ModelIn
                                                 pct_start=0.1)
     modalities = tuple(EXPERTS[n].modality for n in cfg.experts)
     best, best_state, best_epoch, history, bad = math.inf, None, 0, [], 0
-    average = WeightAverage(model, tcfg.ema_decay) if tcfg.ema_decay > 0 else None
     t0 = time.perf_counter()
     for epoch in range(1, tcfg.epochs + 1):
         model.train()
@@ -125,17 +103,11 @@ def fit(model: MoEModel, train: ModelInputs, y_train: torch.Tensor, val: ModelIn
             torch.nn.utils.clip_grad_norm_(params, 5.0)
             opt.step()
             sched.step()
-            if average is not None:
-                average.update(model)
             n = len(rows)
             run_loss += float(terms["loss"].detach()) * n
             run_acc += float((out.probs.argmax(1) == y).float().sum())
             seen += n
             bar.set_postfix(loss=f"{run_loss / seen:.3f}", acc=f"{run_acc / seen:.3f}")
-        raw = None
-        if average is not None:  # validate (and keep) the averaged weights
-            raw = copy.deepcopy(model.state_dict())
-            model.load_state_dict(average.state)
         nll, acc, cal_nll = val_nll(model, val, y_val, dense)
         history.append({"epoch": epoch, "train_loss": run_loss / seen, "train_acc": run_acc / seen,
                         "val_nll": nll, "val_acc": acc, "val_nll_calibrated": cal_nll})
@@ -146,8 +118,6 @@ def fit(model: MoEModel, train: ModelInputs, y_train: torch.Tensor, val: ModelIn
         if improved:
             best, best_epoch, bad = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
-        if raw is not None:  # back to the raw weights for the next epoch
-            model.load_state_dict(raw)
         if not improved:
             bad += 1
             if bad >= tcfg.patience:
