@@ -11,7 +11,7 @@ from moe_app.labels import LABELS
 from moe_app.model.config import MoEConfig
 from moe_app.model.experts import ImageTextureExpert
 from moe_app.model.losses import routing_bias, routing_supervision
-from moe_app.model.moe import MoEModel, count_parameters
+from moe_app.model.moe import MoEModel, MoEOutput, count_parameters
 
 MODS = ("image", "image", "report", "report", "vitals", "multimodal")
 V2 = {"texture_stem": 2, "texture_dilation": 2, "texture_sides": True, "shape_channels": 6,
@@ -124,9 +124,19 @@ def test_gate_temperature_keeps_selection_and_exact_decomposition() -> None:
         MoEConfig(gate_temperature=0.0)
 
 
+def _two_expert_output(logits: torch.Tensor, first_gate_logit: float) -> MoEOutput:
+    """A batch routed to both of two experts (gate logits (first_gate_logit, 0)), as `MoEModel` returns it."""
+    n, _, c = logits.shape
+    gate_logits = torch.stack([torch.full((n,), first_gate_logit), torch.zeros(n)], dim=1)
+    weights = torch.softmax(gate_logits, -1)
+    ran = torch.ones(n, 2, dtype=torch.bool)
+    return MoEOutput(probs=torch.zeros(n, c), gate_logits=gate_logits, gate_probs=weights, weights=weights,
+                     selected=torch.tensor([[0, 1]] * n), expert_logits=logits, expert_probs=torch.zeros(n, 2, c),
+                     ran=ran, available=ran, contributions=torch.zeros(n, 2, c))
+
+
 def test_fit_calibration_sharpens_an_underconfident_mixture() -> None:
     """A right, confident expert averaged 50/50 with a clueless one: T_g < 1 recovers the confidence."""
-    from moe_app.model.moe import MoEOutput
     from moe_app.train.evaluate import fit_calibration, mixture_at_temperature
 
     n, c = 200, 5
@@ -134,12 +144,7 @@ def test_fit_calibration_sharpens_an_underconfident_mixture() -> None:
     good = torch.full((n, c), -4.0)
     good[torch.arange(n), y] = 4.0  # always right, p(y) ~ 0.99
     logits = torch.stack([good, torch.zeros(n, c)], dim=1)  # (n, 2, C): second expert uniform
-    gate_logits = torch.stack([torch.full((n,), 1.0), torch.zeros(n)], dim=1)  # the good one ranked first
-    weights = torch.softmax(gate_logits, -1)
-    ran = torch.ones(n, 2, dtype=torch.bool)
-    out = MoEOutput(probs=torch.zeros(n, c), gate_logits=gate_logits, gate_probs=weights, weights=weights,
-                    selected=torch.tensor([[0, 1]] * n), expert_logits=logits, expert_probs=torch.zeros(n, 2, c),
-                    ran=ran, available=ran, contributions=torch.zeros(n, 2, c))
+    out = _two_expert_output(logits, first_gate_logit=1.0)  # the good one ranked first
     t, tg = fit_calibration(out, y)
     assert tg < 0.5
     nll = lambda p: float(-p[torch.arange(n), y].log().mean())  # noqa: E731
@@ -161,7 +166,6 @@ def test_config_json_without_newer_fields_means_the_old_behaviour() -> None:
 
 def test_fit_calibration_never_flattens_the_gate() -> None:
     """When the gate's first choice is often wrong a flatter gate would fit better; T_g stays at most 1."""
-    from moe_app.model.moe import MoEOutput
     from moe_app.train.evaluate import fit_calibration
 
     n, c = 200, 5
@@ -174,11 +178,6 @@ def test_fit_calibration_never_flattens_the_gate() -> None:
     first = torch.where(first_wrong.view(-1, 1), wrong, right)
     second = torch.where(first_wrong.view(-1, 1), right, wrong)
     logits = torch.stack([first, second], dim=1)
-    gate_logits = torch.stack([torch.full((n,), 2.0), torch.zeros(n)], dim=1)
-    weights = torch.softmax(gate_logits, -1)
-    ran = torch.ones(n, 2, dtype=torch.bool)
-    out = MoEOutput(probs=torch.zeros(n, c), gate_logits=gate_logits, gate_probs=weights, weights=weights,
-                    selected=torch.tensor([[0, 1]] * n), expert_logits=logits, expert_probs=torch.zeros(n, 2, c),
-                    ran=ran, available=ran, contributions=torch.zeros(n, 2, c))
+    out = _two_expert_output(logits, first_gate_logit=2.0)
     _, tg = fit_calibration(out, y)
     assert tg == pytest.approx(1.0)

@@ -15,6 +15,7 @@ from moe_app.model.experts import EXPERTS
 from moe_app.model.features import ModelInputs
 from moe_app.model.losses import routing_bias, total_loss
 from moe_app.model.moe import MoEModel, MoEOutput
+from moe_app.train.evaluate import fit_temperature, mixture_at_temperature
 
 
 @dataclass
@@ -61,8 +62,6 @@ def val_nll(model: MoEModel, x: ModelInputs, y: torch.Tensor, dense: bool) -> tu
     after training anyway, so an epoch should not lose to an earlier one merely for being more
     confident; it should lose when its ranking of the diagnoses is worse.
     """
-    from moe_app.train.evaluate import fit_temperature, mixture_at_temperature
-
     out = batched_forward(model, x, dense=dense)
     p = out.probs.gather(1, y.view(-1, 1)).clamp(min=1e-8)  # (N, 1)
     t = fit_temperature(out, y)  # for the raw expert logits
@@ -118,7 +117,7 @@ def fit(model: MoEModel, train: ModelInputs, y_train: torch.Tensor, val: ModelIn
         if improved:
             best, best_epoch, bad = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
-        if not improved:
+        else:
             bad += 1
             if bad >= tcfg.patience:
                 tqdm.write(f"{desc}: early stop, best epoch {best_epoch}")
