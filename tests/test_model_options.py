@@ -181,3 +181,30 @@ def test_fit_calibration_never_flattens_the_gate() -> None:
     out = _two_expert_output(logits, first_gate_logit=2.0)
     _, tg = fit_calibration(out, y)
     assert tg == pytest.approx(1.0)
+
+
+def test_brier_score_by_hand_and_unknown_score_refused() -> None:
+    from moe_app.train.evaluate import CALIBRATION_SCORES, fit_calibration
+
+    p = torch.tensor([[0.7, 0.2, 0.1], [0.5, 0.5, 0.0]])
+    y = torch.tensor([0, 2])
+    expected = ((0.3**2 + 0.2**2 + 0.1**2) + (0.5**2 + 0.5**2 + 1.0)) / 2
+    assert CALIBRATION_SCORES["brier"](p, y) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="calibration score"):
+        fit_calibration(_two_expert_output(torch.zeros(4, 2, 5), 1.0), torch.zeros(4, dtype=torch.long), score="ece")
+
+
+def test_brier_fit_sharpens_an_underconfident_bulk_that_nll_leaves_soft() -> None:
+    """Many right-but-hesitant cases and a few confidently wrong ones: the Brier fit sharpens more than the NLL fit."""
+    from moe_app.train.evaluate import fit_temperature
+
+    n, c = 400, 5
+    y = torch.arange(n) % c
+    logits = torch.zeros(n, 2, c)
+    logits[torch.arange(n), 0, y] = 1.5  # expert 0: right, p(y) about 0.53
+    wrong = torch.arange(n) % 10 == 0  # one case in ten: confidently wrong
+    logits[wrong, 0] = 0.0
+    logits[wrong, 0, (y[wrong] + 1) % c] = 6.0
+    logits[:, 1] = logits[:, 0]
+    out = _two_expert_output(logits, 0.0)
+    assert fit_temperature(out, y, score="brier") < fit_temperature(out, y, score="nll")

@@ -22,6 +22,8 @@ def train(
     patience: int = typer.Option(6, help="Early stopping: epochs without validation improvement."),
     select_on: str = typer.Option("calibrated_nll", "--select-on",
                                   help="Early stopping metric: nll, or calibrated_nll (after temperature scaling)."),
+    calibrate_on: str = typer.Option("brier", "--calibrate-on",
+                                     help="Score the calibration temperatures minimise on validation: brier or nll."),
     threads: int = typer.Option(1, help="CPU threads for torch (1 is fastest on a busy 2-core machine)."),
     baselines: bool = typer.Option(True, help="Also train the dense and single-modality baselines."),
     rebuild_cache: bool = typer.Option(False, help="Re-decode every case instead of using the feature cache."),
@@ -44,7 +46,10 @@ def train(
         cfg = MoEConfig.from_json(json.dumps({**json.loads(cfg.to_json()), **json.loads(config_json.read_text())}))
     if select_on not in ("nll", "calibrated_nll"):
         raise typer.BadParameter("--select-on must be nll or calibrated_nll")
-    tcfg = TrainConfig(seed=seed, epochs=epochs, threads=threads, patience=patience, select_on=select_on)
+    if calibrate_on not in ("brier", "nll"):
+        raise typer.BadParameter("--calibrate-on must be brier or nll")
+    tcfg = TrainConfig(seed=seed, epochs=epochs, threads=threads, patience=patience, select_on=select_on,
+                       calibrate_on=calibrate_on)
     t0 = time.perf_counter()
     table = build_cache(data, cfg.image_size, rebuild=rebuild_cache)
     cache_seconds = time.perf_counter() - t0
@@ -60,7 +65,7 @@ def train(
     reproduce = (f"moe-app synth --n {len(table.case_ids)} --seed {synth_seed} --out {data}\n"
                  f"moe-app train --data {data} --out {out} --seed {seed} --epochs {epochs} --top-k {top_k} "
                  f"--image-size {image_size} --text-encoder {text_encoder} --threads {threads} "
-                 f"--patience {patience} --select-on {select_on}"
+                 f"--patience {patience} --select-on {select_on} --calibrate-on {calibrate_on}"
                  + (f" --config-json {config_json}" if config_json is not None else ""))
     (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2) + "\n")
     (out / "model_card.md").write_text(model_card(metrics, reproduce))

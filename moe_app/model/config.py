@@ -149,6 +149,7 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     patience: int = 6  # early stopping: epochs without val improvement
+    calibrate_on: str = "brier"  # score the temperatures minimise on validation: "brier" or "nll"
     select_on: str = "calibrated_nll"  # early stopping watches "nll" or "calibrated_nll" (after temperature scaling)
     threads: int = 1  # 1 is fastest on a shared 2-core machine (no OpenMP spin-waiting)
     abstain_coverage: float = 0.95  # abstention threshold keeps this share of val cases

@@ -83,11 +83,11 @@ def evaluate_model(model: MoEModel, x: ModelInputs, y: torch.Tensor, dense: bool
 
 
 def calibrate(model: MoEModel, x: ModelInputs, y: torch.Tensor, coverage: float,
-              dense: bool = False) -> AbstentionRule:
+              dense: bool = False, score: str = "brier") -> AbstentionRule:
     """Fit the expert and gate temperatures (stored in model.cfg) and the abstention rule on validation."""
     model.cfg = model.cfg.replace(temperature=1.0, gate_temperature=1.0)
     out = batched_forward(model, x, dense=dense)
-    t, tg = fit_calibration(out, y)
+    t, tg = fit_calibration(out, y, score=score)
     model.cfg = model.cfg.replace(temperature=t, gate_temperature=tg)
     probs = batched_forward(model, x, dense=dense).probs.numpy()
     return fit_abstention(probs, y.numpy(), coverage)
@@ -102,7 +102,7 @@ def single_modality(cfg: MoEConfig, s: Splits, m: int, tcfg: TrainConfig, prior:
     xs = {k: only_modality(s.x[k].select(has[k]), m) for k in has}
     r = fit(model, xs["train"], s.y["train"][has["train"]], xs["val"], s.y["val"][has["val"]], tcfg, gen,
             desc=f"{name}-only", modality_dropout_p=0.0)
-    calibrate(model, xs["val"], s.y["val"][has["val"]], tcfg.abstain_coverage)
+    calibrate(model, xs["val"], s.y["val"][has["val"]], tcfg.abstain_coverage, score=tcfg.calibrate_on)
     probs = prior.repeat(len(s.y["test"]), 1)  # (N, C)
     probs[has["test"]] = batched_forward(model, xs["test"]).probs
     yt = s.y["test"].numpy()
@@ -123,7 +123,7 @@ def train_dense(cfg: MoEConfig, s: Splits, tcfg: TrainConfig) -> dict[str, objec
     gen = seed_everything(tcfg.seed, tcfg.threads)
     dense = MoEModel(cfg)
     d_res = fit(dense, s.x["train"], s.y["train"], s.x["val"], s.y["val"], tcfg, gen, dense=True, desc="dense")
-    calibrate(dense, s.x["val"], s.y["val"], tcfg.abstain_coverage, dense=True)
+    calibrate(dense, s.x["val"], s.y["val"], tcfg.abstain_coverage, dense=True, score=tcfg.calibrate_on)
     d = evaluate_model(dense, s.x["test"], s.y["test"], dense=True)
     d.pop("_probs")
     return {"dense": {**d, "seconds": d_res.seconds, "best_epoch": d_res.best_epoch}}
@@ -168,7 +168,7 @@ def run_training(table: CaseTable, out_dir: Path, cfg: MoEConfig, tcfg: TrainCon
         pool = ProcessPoolExecutor(max_workers=2, mp_context=get_context("fork"))
         pending = [pool.submit(_dense_in_worker), pool.submit(_singles_in_worker)]
     fit_res = fit(model, s.x["train"], s.y["train"], s.x["val"], s.y["val"], tcfg, gen, desc="MoE")
-    abst = calibrate(model, s.x["val"], s.y["val"], tcfg.abstain_coverage)
+    abst = calibrate(model, s.x["val"], s.y["val"], tcfg.abstain_coverage, score=tcfg.calibrate_on)
     moe = evaluate_model(model, s.x["test"], s.y["test"])
     probs = moe.pop("_probs").numpy()
     abst_test = abstention_stats(probs, s.y["test"].numpy(), abst.threshold)
