@@ -25,13 +25,16 @@ DEFAULT_EXPERTS: tuple[str, ...] = (
 
 # The routing prior of the shipped model: a pneumothorax is a film finding, so when the image experts
 # are right on a pneumothorax case the gate is taught to let them decide (rather than the report,
-# which often hedges, or the cross-modal expert); a pulmonary embolism is a clinical diagnosis
-# (tachycardia, hypoxaemia, D-dimer) that a plain film rarely shows, so the vitals expert is preferred.
+# which often hedges). Of the two image experts the texture one reads the pleural line and the air
+# rim; the shape expert is for heart size, mediastinum and costophrenic angles, and its
+# pneumothorax evidence was spread over both lungs (it also counted the clear bases), so it is
+# taught to leave the second place to the cross-modal expert. A pulmonary embolism is a clinical
+# diagnosis (tachycardia, hypoxaemia, D-dimer) that a plain film rarely shows, so the vitals
+# expert is preferred.
 DEFAULT_ROUTE_PRIOR: tuple[tuple[str, str, float], ...] = (
     ("pneumothorax", "image", 2.5),
     ("pneumothorax", "report", -1.0),
-    ("pneumothorax", "multimodal", -1.0),
-    ("pneumothorax", "image_shape", -1.0),  # of the two image experts, the one whose heatmap localises
+    ("pneumothorax", "image_shape", -3.5),  # net -1: below the cross-modal expert (0)
     ("pulmonary_embolism", "vitals", 1.0),
     ("pulmonary_embolism", "multimodal", -0.5),
 )
