@@ -37,9 +37,10 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
         title={"text": title, "x": 0.0, "xanchor": "left"},
         font=FONT,
         height=height,
-        margin={"l": 10, "r": 30, "t": 60, "b": 40},
+        margin={"l": 10, "r": 30, "t": 90, "b": 40},
         plot_bgcolor="white",
-        legend={"orientation": "h", "y": -0.15},
+        # above the plot, under the title: below it, the legend ran into the x-axis title
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0.0},
     )
     return fig
 
