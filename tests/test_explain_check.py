@@ -79,12 +79,14 @@ def test_check_heatmaps_command_explains_a_missing_manifest(tmp_path: Path) -> N
     assert result.exit_code == 2 and "no manifest.csv" in result.output
 
 
+@pytest.mark.slow
 def test_the_shipped_models_heatmaps_fall_on_the_pneumothorax_side(tmp_path: Path) -> None:
     """The issue's target (>= 0.7 of the heatmap mass on the pneumothorax hemithorax) on 40 fresh films.
 
     The set seed (2026) is not the training set's, so the model has never seen these cases. The
     full test-split figure comes from `moe-app check-heatmaps` (README). This is the same
-    measurement on a set small enough for CI. The second checkpoint scored 0.684 here.
+    measurement on a set small enough for CI. The third checkpoint scores 0.776 here (0.76 and 0.81
+    with set seeds 7 and 8); the second scored 0.684.
     """
     if not (fx.SHIPPED / "model.safetensors").is_file():
         skip_or_fail("no shipped checkpoint in assets/model")

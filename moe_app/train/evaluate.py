@@ -96,8 +96,8 @@ def fit_calibration(out: MoEOutput, y: torch.Tensor, rounds: int = 2, score: str
     score: "brier" (default) or "nll", both proper scoring rules. The NLL is dominated by the
     few confidently wrong cases, so on a mixture it buys them a softer temperature at the cost
     of leaving the bulk under-confident; the Brier score is bounded and weighs every case alike
-    (on the shipped checkpoint: test ECE 0.026 instead of 0.046 for a test NLL of 0.247 instead
-    of 0.243).
+    (second checkpoint: test ECE 0.026 instead of 0.046 for a test NLL of 0.247 instead of 0.243;
+    third: 0.027 instead of 0.034 for the same test NLL, 0.195).
     """
     if score not in CALIBRATION_SCORES:
         raise ValueError(f"unknown calibration score {score!r}; use one of {sorted(CALIBRATION_SCORES)}")
