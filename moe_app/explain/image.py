@@ -1,10 +1,11 @@
-"""Image explanations: Grad-CAM of each selected image expert, and the overlay on the film.
+"""Image explanations: a class-activation map of each selected image expert, and the overlay on the film.
 
-Grad-CAM (Selvaraju et al. 2017, "Grad-CAM: visual explanations from deep networks via
-gradient-based localization") is computed with captum's `LayerGradCam` on the expert's
-`last_conv` layer, for the expert's own log-probability of the predicted diagnosis (its
-calibrated log-softmax, i.e. the opinion the mixture actually uses), ReLU-ed (only evidence
-for the class), upsampled to the intake image and scaled to [0, 1].
+HiResCAM (the default, captum's `LayerGradientXActivation`) or Grad-CAM (Selvaraju et al. 2017,
+"Grad-CAM: visual explanations from deep networks via gradient-based localization"; captum's
+`LayerGradCam`) is computed on the expert's `last_conv` layer, for the expert's own
+log-probability of the predicted diagnosis (its calibrated log-softmax, i.e. the opinion the
+mixture actually uses), ReLU-ed (only evidence for the class), upsampled to the intake image
+and scaled to [0, 1].
 
 Why the log-probability rather than the raw logit: evidence every class shares ("this is a
 chest film with two aerated lungs") raises all logits alike and does not change the opinion;
